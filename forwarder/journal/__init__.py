@@ -1,0 +1,83 @@
+"""The journal: the single source of truth for what has been received, and each consumer's progress.
+
+``Journal`` is the protocol; ``forwarder.journal.sqlite`` is the embedded implementation. A distributed
+journal (Kafka) can replace it later without touching sources, sinks or delivery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from forwarder.events import EventDoc
+from forwarder.records import Lane, Position
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One stored event as a consumer reads it. ``offset`` increases strictly within a lane."""
+
+    lane: Lane
+    offset: int
+    event: EventDoc
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """Something that could not be delivered or normalised, kept with the reason."""
+
+    consumer: str  # the sink name, or "ingest" for records that failed normalisation
+    reason: str
+    payload: dict[str, Any]  # the event document, or the raw record for ingest rejections
+
+
+class Journal(Protocol):
+    """Durable, lane-split log with one cursor per consumer and lane."""
+
+    async def append(
+        self,
+        source: str,
+        lane: Lane,
+        events: Sequence[EventDoc],
+        dead_letters: Sequence[DeadLetter],
+        position: Position | None,
+    ) -> None:
+        """Store events, dead letters and ``source``'s new position in ONE transaction.
+
+        Returns once durable. With ``when_full: block`` it waits while the journal is at its size cap (that
+        is the backpressure on sources); with ``drop_oldest`` it deletes the oldest events (counted, logged).
+        """
+        ...
+
+    async def position(self, source: str) -> Position | None:
+        """The last position appended for ``source``, or None before its first append."""
+        ...
+
+    async def read(self, consumer: str, lane: Lane, after: int, limit: int) -> list[Entry]:
+        """Up to ``limit`` entries of ``lane`` with offset > ``after``, in offset order (may be empty)."""
+        ...
+
+    async def cursor(self, consumer: str, lane: Lane) -> int:
+        """The consumer's committed offset in ``lane``: everything at or below it is done."""
+        ...
+
+    async def commit(self, consumer: str, lane: Lane, offset: int) -> None:
+        """Durably move the consumer's cursor to ``offset``. Callers pass only contiguous completed offsets."""
+        ...
+
+    async def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
+        """Store dead letters durably (reason, consumer, time)."""
+        ...
+
+    async def wait_for_events(self, timeout: float) -> None:
+        """Return when something was appended since the last call, or after ``timeout`` seconds."""
+        ...
+
+    async def stats(self) -> dict[str, Any]:
+        """Positions, cursors and lag per consumer and lane, dead-letter counts, size: for ``state show``."""
+        ...
+
+    async def close(self) -> None:
+        """Flush and close cleanly; idempotent."""
+        ...

@@ -1,0 +1,11 @@
+"""syslog sink. STUB: config only."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from sinks import SinkConfig
+
+
+class SyslogConfig(SinkConfig):
+    type: Literal["syslog"]
