@@ -1,0 +1,74 @@
+"""Every Prometheus metric, defined once: ``forwarder_<name>_<unit>[_total]``, bounded labels only.
+
+Labels are config-bounded (source, sink, channel, event type, reason class); never ids, users or ips.
+Add new metrics here, in the section of their component.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# --- sources -------------------------------------------------------------------------------------------
+records_received = Counter(
+    "forwarder_records_received_total", "Raw records read from Salesforce.", ["source"]
+)
+source_errors = Counter(
+    "forwarder_source_errors_total", "Errors while reading a source, by class.", ["source", "error"]
+)
+stream_replay_gaps = Counter(
+    "forwarder_stream_replay_gaps_total",
+    "Stale or expired replay ids: the channel resumed from the earliest retained event.",
+    ["channel"],
+)
+stream_reconnects = Counter(
+    "forwarder_stream_reconnects_total", "CometD re-handshakes, by reason.", ["reason"]
+)
+elf_schema_drift = Counter(
+    "forwarder_eventlogfile_schema_drift_total",
+    "Changes of LogFileFieldNames for an event type.",
+    ["event_type"],
+)
+source_gaps = Counter(
+    "forwarder_source_gaps_total",
+    "Data that could not be read and was reported as a named gap (too late, missing file).",
+    ["source"],
+)
+salesforce_api_usage_ratio = Gauge(
+    "forwarder_salesforce_api_usage_ratio", "Share of the daily API request limit used (Sforce-Limit-Info)."
+)
+salesforce_api_requests = Counter(
+    "forwarder_salesforce_api_requests_total", "REST requests sent to Salesforce, by outcome.", ["outcome"]
+)
+
+# --- ingest / journal ----------------------------------------------------------------------------------
+events_ingested = Counter(
+    "forwarder_events_ingested_total", "Normalised events appended to the journal.", ["source", "lane"]
+)
+records_rejected = Counter(
+    "forwarder_records_rejected_total", "Records that failed normalisation (dead-lettered).", ["source"]
+)
+journal_append_seconds = Histogram(
+    "forwarder_journal_append_seconds", "Time to append one batch durably."
+)
+journal_bytes = Gauge("forwarder_journal_bytes", "Size of the journal on disk.")
+journal_dropped = Counter(
+    "forwarder_journal_dropped_events_total",
+    "Events deleted unread by when_full: drop_oldest.",
+    ["lane"],
+)
+journal_blocked_seconds = Counter(
+    "forwarder_journal_blocked_seconds_total", "Time sources waited on a full journal (when_full: block)."
+)
+
+# --- delivery / sinks ----------------------------------------------------------------------------------
+sent_events = Counter("forwarder_sent_events_total", "Events a sink acknowledged.", ["sink"])
+sent_bytes = Counter("forwarder_sent_bytes_total", "Encoded bytes a sink acknowledged.", ["sink"])
+sink_errors = Counter(
+    "forwarder_sink_errors_total", "Failed sends, by class (retryable, permanent, too_large).", ["sink", "error"]
+)
+sink_retries = Counter("forwarder_sink_retries_total", "Batches sent again after a retryable error.", ["sink"])
+dead_letters = Counter(
+    "forwarder_dead_letters_total", "Events dead-lettered, by consumer (sink name or ingest).", ["consumer"]
+)
+sink_lag = Gauge("forwarder_sink_lag_events", "Events in the journal not yet delivered.", ["sink", "lane"])
+send_seconds = Histogram("forwarder_sink_send_seconds", "Duration of one send.", ["sink"])
