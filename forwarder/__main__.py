@@ -1,0 +1,116 @@
+"""The ``sf-forwarder`` command line: run, check-config, config-schema, state show, simulate, backfill, demo.
+
+Usage errors and bad files give one line on stderr and exit 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+from forwarder import __version__
+from forwarder.errors import ConfigError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sf-forwarder", description="Forward Salesforce security telemetry to SIEMs.")
+    parser.add_argument("--version", action="version", version=f"sf-forwarder {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    run = commands.add_parser("run", help="Run the forwarder daemon.")
+    run.add_argument("-c", "--config", required=True, help="YAML config file.")
+    check = commands.add_parser("check-config", help="Validate a config file (exit 0 valid, 2 invalid).")
+    check.add_argument("-c", "--config", required=True, help="YAML config file.")
+    commands.add_parser("config-schema", help="Print the JSON Schema of the config file.")
+    state = commands.add_parser("state", help="Inspect the journal.")
+    state_commands = state.add_subparsers(dest="state_command", metavar="ACTION", parser_class=_Parser)
+    show = state_commands.add_parser("show", help="Positions, cursors, lag, dead letters, completeness.")
+    show.add_argument("-c", "--config", required=True, help="YAML config file.")
+    show.add_argument("--json", action="store_true", help="Print JSON instead of text.")
+    for name, help_text in (
+        ("simulate", "Serve the built-in Salesforce org simulator."),
+        ("backfill", "Ingest a past time range of EventLogFile or SetupAuditTrail."),
+        ("demo", "Run simulator, receivers and forwarder together on 127.0.0.1."),
+    ):
+        commands.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def _check_config(path: str) -> int:
+    from forwarder import config
+
+    config.load(path)
+    print(f"{path}: ok")
+    return 0
+
+
+def _config_schema() -> int:
+    from forwarder.config import Config
+
+    print(json.dumps(Config.model_json_schema(), indent=2))
+    return 0
+
+
+def _run(path: str) -> int:
+    from forwarder import app, config
+
+    return asyncio.run(app.main(config.load(path)))
+
+
+def _state_show(path: str, as_json: bool) -> int:
+    from forwarder import config, state
+
+    return asyncio.run(state.show(config.load(path), as_json=as_json))
+
+
+def _delegate(command: str) -> Callable[[list[str]], int]:
+    """Commands with their own argument parsers, imported only when used."""
+    if command == "simulate":
+        from forwarder.testing.simulator.cli import main as simulate
+
+        return simulate
+    if command == "backfill":
+        from forwarder.backfill import main as backfill
+
+        return backfill
+    from forwarder.demo import main as demo
+
+    return demo
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("simulate", "backfill", "demo"):
+        return _delegate(argv[0])(argv[1:])
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args.config)
+        if args.command == "check-config":
+            return _check_config(args.config)
+        if args.command == "config-schema":
+            return _config_schema()
+        if args.command == "state" and args.state_command == "show":
+            return _state_show(args.config, args.json)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    parser.print_usage(sys.stderr)
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
