@@ -162,4 +162,5 @@ def test_config_schema_is_json_schema() -> None:
     )
     schema = json.loads(result.stdout)
     assert schema["title"] == "Config"
-    assert "sinks" in schema["required"] and "salesforce" in schema["required"]
+    assert "sinks" in schema["required"]
+    assert "salesforce" in schema["required"]
