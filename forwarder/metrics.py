@@ -23,6 +23,11 @@ stream_replay_gaps = Counter(
 stream_reconnects = Counter(
     "forwarder_stream_reconnects_total", "CometD re-handshakes, by reason.", ["reason"]
 )
+stream_subscribed = Gauge(
+    "forwarder_stream_subscribed",
+    "1 while a configured CometD channel is subscribed, 0 while it is not (never silently lost).",
+    ["channel"],
+)
 elf_schema_drift = Counter(
     "forwarder_eventlogfile_schema_drift_total",
     "Changes of LogFileFieldNames for an event type.",
