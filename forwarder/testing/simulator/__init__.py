@@ -1,0 +1,1 @@
+"""A Salesforce org simulator speaking the real wire protocols: OAuth, REST/SOQL, EventLogFile, CometD."""
