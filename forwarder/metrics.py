@@ -77,3 +77,24 @@ dead_letters = Counter(
 )
 sink_lag = Gauge("forwarder_sink_lag_events", "Events in the journal not yet delivered.", ["sink", "lane"])
 send_seconds = Histogram("forwarder_sink_send_seconds", "Duration of one send.", ["sink"])
+
+# --- HTTP sinks (splunk_hec, datadog) ------------------------------------------------------------------
+hec_ack_wait_seconds = Histogram(
+    "forwarder_hec_ack_wait_seconds",
+    "Time from a HEC 200 to its indexer acknowledgement (only with acknowledgements on).",
+    ["sink"],
+    buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600),
+)
+hec_ack_timeouts = Counter(
+    "forwarder_hec_ack_timeouts_total", "HEC batches not acknowledged in time (resent, never counted).", ["sink"]
+)
+datadog_truncated_events = Counter(
+    "forwarder_datadog_truncated_events_total",
+    "Events over Datadog's 1 MB log limit, truncated and flagged.",
+    ["sink"],
+)
+datadog_late_events = Counter(
+    "forwarder_datadog_late_events_total",
+    "Events older than Datadog's 18-hour window, by the configured policy applied.",
+    ["sink", "policy"],
+)

@@ -1,11 +1,235 @@
-"""datadog sink. STUB: config only."""
+"""Datadog Logs sink (HTTP intake API v2): JSON arrays of logs carrying the ECS document plus Datadog's
+standard attributes, cut to the intake limits, with a counted policy for events older than 18 hours.
+Protocol facts: ../shared/reference/sinks-and-protocols.md §2 (docs.datadoghq.com/api/latest/logs/send-logs).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import socket
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from sinks import SinkConfig
+import orjson
+from pydantic import Field, SecretStr
+
+from forwarder import metrics
+from forwarder.errors import PermanentError
+from forwarder.events import EventDoc, get_path
+from forwarder.settings import TlsConfig
+from sinks import SinkConfig, SinkLimits
+from sinks._http import HttpClient, gzip_body, http_outcome, raise_for
+
+# Intake limits (Datadog "Send logs"): 5 MB uncompressed per payload, 1 MB per log, 1000 entries per array.
+# We cut batches at 4.25 MB like Vector's datadog_logs sink, leaving room for the array framing.
+MAX_ENTRIES = 1000
+MAX_PAYLOAD_BYTES = 4_250_000
+MAX_LOG_BYTES = 1_000_000
+#: Datadog accepts logs up to 18 h in the past ("Log Date Remapper"); we act a margin earlier so that a
+#: batch retried for a while still lands inside the window.
+DEFAULT_MAX_AGE = 17 * 3600.0
+
+LatePolicy = Literal["restamp", "keep", "dead_letter"]
+
+# ECS severity 0..100 -> Datadog status, on Elastic's detection-rule bands (low 0-21, medium 22-47,
+# high 48-73, critical 74-100: Elastic Security "Rule severity and risk score").
+_STATUS_BANDS = ((74, "critical"), (48, "error"), (22, "warning"), (0, "info"))
+_RESERVED = ("ddsource", "service", "hostname", "ddtags", "status", "timestamp", "message")
+_KEPT_WHEN_TRUNCATED = ("@timestamp", "event", "usr", "evt", "network", "organization", "forwarder")
 
 
 class DatadogConfig(SinkConfig):
-    type: Literal["datadog"]
+    """A Datadog organisation's log intake."""
+
+    type: Literal["datadog"] = Field(description="Sink type.")
+    api_key: SecretStr = Field(description="Datadog API key (sent as DD-API-KEY).")
+    site: str = Field(
+        "datadoghq.com",
+        description="Datadog site: datadoghq.com, us3.datadoghq.com, us5.datadoghq.com, datadoghq.eu, "
+        "ap1.datadoghq.com, ap2.datadoghq.com, uk1.datadoghq.com, ddog-gov.com, us2.ddog-gov.com.",
+    )
+    url: str | None = Field(None, description="Explicit intake URL (proxy, test receiver); overrides site.")
+    service: str = Field("salesforce", description="The 'service' of every log.")
+    hostname: str = Field(default_factory=socket.gethostname, description="The 'hostname' of every log.")
+    tags: list[str] = Field(default_factory=list, description="ddtags added to every log, e.g. [env:prod].")
+    late_policy: LatePolicy = Field(
+        "restamp",
+        description="Events older than max_age: 'restamp' sends them with timestamp=now and the original "
+        "time in forwarder.original_timestamp (and @timestamp); 'keep' sends the original time (Datadog "
+        "may drop them); 'dead_letter' keeps them in the dead letters. Every case is counted.",
+    )
+    max_age: float = Field(DEFAULT_MAX_AGE, gt=0, description="Seconds after which an event counts as late.")
+    compression: bool = Field(True, description="gzip request bodies (Datadog recommends it).")
+    timeout: float = Field(60.0, gt=0, description="Seconds one request may take in total.")
+    connect_timeout: float = Field(10.0, gt=0, description="Seconds to establish a connection.")
+    tls: TlsConfig = Field(default_factory=TlsConfig, description="TLS client options.")
+
+    def intake_url(self) -> str:
+        """``https://http-intake.logs.<site>/api/v2/logs`` unless ``url`` is given."""
+        return self.url or f"https://http-intake.logs.{self.site}/api/v2/logs"
+
+    def validate_url(self) -> str:
+        """The API-key check endpoint (``/api/v1/validate``, as the Agent and Vector use)."""
+        if self.url:
+            parts = urlsplit(self.url)
+            return f"{parts.scheme}://{parts.netloc}/api/v1/validate"
+        return f"https://api.{self.site}/api/v1/validate"
+
+
+# --- pure encoding ---------------------------------------------------------------------------------------
+
+
+def status_for(severity: Any) -> str:
+    """Datadog ``status`` from ECS ``event.severity``."""
+    value = severity if isinstance(severity, int | float) else 0
+    return next(status for floor, status in _STATUS_BANDS if value >= floor)
+
+
+def standard_attributes(doc: EventDoc) -> dict[str, Any]:
+    """Datadog standard attributes beside the ECS fields, so Cloud SIEM rules work out of the box
+    (docs.datadoghq.com/standard-attributes: usr.*, network.client.ip, evt.name, evt.outcome)."""
+    found = {
+        "usr": {
+            "id": get_path(doc, "user.id"),
+            "name": get_path(doc, "user.name"),
+            "email": get_path(doc, "user.email"),
+        },
+        "network": {"client": {"ip": get_path(doc, "source.ip")}},
+        "evt": {"name": get_path(doc, "event.action"), "outcome": get_path(doc, "event.outcome")},
+    }
+    out: dict[str, Any] = {}
+    for key, values in found.items():
+        pruned = _prune(values)
+        if pruned:
+            out[key] = pruned
+    return out
+
+
+def _prune(value: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        item = _prune(item) if isinstance(item, dict) else item
+        if item not in (None, {}):
+            out[key] = item
+    return out
+
+
+def event_time(doc: EventDoc) -> datetime | None:
+    """The event's ``@timestamp`` as an aware datetime, or None."""
+    raw = doc.get("@timestamp")
+    try:
+        moment = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo else None
+
+
+def log_entry(config: DatadogConfig, doc: EventDoc, now: datetime) -> dict[str, Any]:
+    """One Datadog log: the ECS document, standard attributes, reserved attributes, and the time policy."""
+    entry: dict[str, Any] = {**doc, **standard_attributes(doc)}
+    dataset = get_path(doc, "event.dataset")
+    tags = [*config.tags, *([f"dataset:{dataset}"] if dataset else [])]
+    entry.update(
+        ddsource="salesforce",
+        service=config.service,
+        hostname=config.hostname,
+        ddtags=",".join(tags),
+        status=status_for(get_path(doc, "event.severity")),
+        message=doc.get("message") or str(get_path(doc, "event.action") or dataset or "salesforce event"),
+    )
+    moment = event_time(doc)
+    # Datadog reads the official time from ``timestamp`` first; epoch milliseconds are accepted.
+    entry["timestamp"] = int((moment or now).timestamp() * 1000)
+    if moment is not None and (now - moment).total_seconds() > config.max_age:
+        _apply_late_policy(config, entry, moment, now)
+    return entry
+
+
+def _apply_late_policy(config: DatadogConfig, entry: dict[str, Any], moment: datetime, now: datetime) -> None:
+    metrics.datadog_late_events.labels(config.name, config.late_policy).inc()
+    if config.late_policy == "dead_letter":
+        raise PermanentError(
+            f"datadog: event from {moment.isoformat()} is older than max_age ({config.max_age:g}s)"
+        )
+    entry["forwarder"] = {"late": True, "original_timestamp": moment.isoformat()}
+    if config.late_policy == "restamp":
+        entry["timestamp"] = int(now.timestamp() * 1000)
+
+
+def fit_log(entry: dict[str, Any], limit: int = MAX_LOG_BYTES) -> tuple[bytes, bool]:
+    """The encoded log, truncated to ``limit`` bytes with ``forwarder.truncated`` set when over it: the
+    reserved and identifying attributes are kept whole, the rest of the document goes as a cut-off JSON
+    prefix in ``message`` (Datadog would otherwise cut the log at 1 MB itself, without saying so)."""
+    full = orjson.dumps(entry)
+    if len(full) <= limit:
+        return full, False
+    slim = {k: entry[k] for k in (*_RESERVED, *_KEPT_WHEN_TRUNCATED) if k in entry}
+    slim["forwarder"] = {**slim.get("forwarder", {}), "truncated": True, "original_bytes": len(full)}
+    slim["message"] = ""
+    budget = limit - len(orjson.dumps(slim))
+    if budget < 0:
+        raise PermanentError("datadog: event identity alone exceeds the 1 MB log limit")
+    text = full[:budget].decode("utf-8", "ignore")
+    while True:
+        slim["message"] = text
+        encoded = orjson.dumps(slim)
+        if len(encoded) <= limit:
+            return encoded, True
+        text = text[: max(0, len(text) - (len(encoded) - limit) - 8)]  # JSON escaping grew it
+
+
+# --- the sink ----------------------------------------------------------------------------------------------
+
+
+class DatadogSink:
+    """Sends JSON arrays of logs to the Datadog intake; a 413 asks delivery to split the batch."""
+
+    def __init__(
+        self,
+        config: DatadogConfig,
+        client: HttpClient | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.limits = SinkLimits(
+            max_events=min(config.batch.max_events or MAX_ENTRIES, MAX_ENTRIES),
+            max_bytes=min(config.batch.max_bytes or MAX_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES),
+            max_wait=config.batch.max_wait if config.batch.max_wait is not None else 1.0,
+        )
+        self._clock = clock
+        self._http = client or HttpClient(
+            config.tls, config.timeout, config.connect_timeout, config.concurrency
+        )
+
+    def encode(self, event: EventDoc) -> bytes:
+        """One log entry, at most 1 MB (truncated and flagged above it)."""
+        encoded, truncated = fit_log(log_entry(self.config, event, self._clock()))
+        if truncated:
+            metrics.datadog_truncated_events.labels(self.name).inc()
+        return encoded
+
+    async def send(self, batch: Sequence[bytes]) -> None:
+        """POST one JSON array; 2xx ok, 408/429/5xx retry, 413 split, 401/403 pause, other 4xx permanent."""
+        if not batch:
+            return
+        body = b"[" + b",".join(batch) + b"]"
+        headers = {"DD-API-KEY": self.config.api_key.get_secret_value(), "Content-Type": "application/json"}
+        if self.config.compression:
+            body = gzip_body(body)
+            headers["Content-Encoding"] = "gzip"
+        response = await self._http.request("POST", self.config.intake_url(), headers, body, what="datadog")
+        raise_for(http_outcome(response.status), response, "datadog")
+
+    async def check(self) -> None:
+        """``GET /api/v1/validate`` with the API key: 200 means the intake will take our logs."""
+        headers = {"DD-API-KEY": self.config.api_key.get_secret_value()}
+        response = await self._http.request(
+            "GET", self.config.validate_url(), headers, what="datadog validate"
+        )
+        raise_for(http_outcome(response.status), response, "datadog validate")
+
+    async def close(self) -> None:
+        """Close the HTTP session; idempotent."""
+        await self._http.close()
