@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import random
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -123,6 +124,10 @@ class EventBus:
             listener()
         return chan.last_id
 
+    def create_channel(self, channel: str) -> None:
+        """Define a channel (a custom platform event) before anything is published on it."""
+        self._channels.setdefault(channel, _Channel())
+
     def has_channel(self, channel: str) -> bool:
         return channel in self._channels
 
@@ -201,6 +206,7 @@ class CometdServer:
         self.max_batch = max_batch
         self.faults = Faults()
         self.requests: list[list[Message]] = []  # every request body seen, for tests
+        self.polling = asyncio.Event()  # set while a /meta/connect is held open, for tests
         self._clients: dict[str, _Client] = {}
         bus.add_listener(self._wake_all)
 
@@ -212,8 +218,8 @@ class CometdServer:
     # --- fault hooks -------------------------------------------------------------------------------
     def forget_clients(self) -> None:
         """Server-side session loss: every known client gets ``403::Unknown client`` next."""
-        self._clients.clear()
         self._wake_all()
+        self._clients.clear()
 
     def deny_handshakes(self, failure_reason: str | None = CONNECTION_LIMIT) -> None:
         self.faults.handshake_denied = failure_reason
@@ -304,12 +310,17 @@ class CometdServer:
         elif self.faults.handshake_denied:
             reason = self.faults.handshake_denied
         if reason is not None:
+            # Both denial samples of "Handling Streaming API Errors" (v67): only the capacity one
+            # carries the replay ext keys.
+            ext: Message = {"sfdc": {"failureReason": reason}}
+            if not reason.startswith("401::"):
+                ext.update({"replay": True, "payload.format": True})
             return _reply(
                 msg,
                 successful=False,
                 error=HANDSHAKE_DENIED,
                 advice={"reconnect": "none"},
-                ext={"sfdc": {"failureReason": reason}, "replay": True, "payload.format": True},
+                ext=ext,
             )
         client_id = uuid.uuid4().hex[:26]
         self._clients[client_id] = _Client(browser, last_seen=asyncio.get_running_loop().time())
@@ -362,11 +373,14 @@ class CometdServer:
         events = self._pending(client)
         if not events and not _is_first_connect(msg):
             client.wake.clear()
+            self.polling.set()
             try:
                 async with asyncio.timeout(self.connect_timeout):
                     await client.wake.wait()
             except TimeoutError:
                 pass
+            finally:
+                self.polling.clear()
             if client is not self._clients.get(str(msg.get("clientId"))):
                 return [_unknown_client(msg)]
             events = self._pending(client)
@@ -421,7 +435,9 @@ def _bearer(header: str) -> str | None:
 
 
 def _reply(msg: Message, **fields: Any) -> Message:
-    base: Message = {"channel": msg.get("channel"), "id": msg.get("id")}
+    base: Message = {"channel": msg.get("channel")}
+    if "id" in msg:
+        base["id"] = msg["id"]
     if "clientId" in msg and "clientId" not in fields:
         base["clientId"] = msg["clientId"]
     return base | fields
@@ -449,3 +465,20 @@ def _malformed(kind: str) -> web.Response:
     }
     text, ctype = bodies.get(kind, ("", "application/json"))
     return web.Response(text=text, content_type=ctype)
+
+
+@contextlib.asynccontextmanager
+async def serve(server: CometdServer, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    """Run ``server`` alone on its own aiohttp app (tests, before or without the full simulator)."""
+    app = web.Application()
+    server.add_routes(app)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1]
+    try:
+        yield f"http://{host}:{bound}"
+    finally:
+        server.forget_clients()
+        await runner.cleanup()
