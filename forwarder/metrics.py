@@ -98,3 +98,13 @@ datadog_late_events = Counter(
     "Events older than Datadog's 18-hour window, by the configured policy applied.",
     ["sink", "policy"],
 )
+
+# --- syslog sink ---------------------------------------------------------------------------------------
+syslog_truncated = Counter(
+    "forwarder_syslog_truncated_total",
+    "Syslog messages over the size limit, by remedy (raw_dropped keeps valid JSON; cut loses the tail).",
+    ["sink", "how"],
+)
+syslog_connections = Counter(
+    "forwarder_syslog_connections_total", "Syslog TCP/TLS connection attempts, by outcome.", ["sink", "outcome"]
+)
