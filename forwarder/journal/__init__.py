@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from forwarder.events import EventDoc
@@ -30,6 +31,17 @@ class DeadLetter:
     consumer: str  # the sink name, or "ingest" for records that failed normalisation
     reason: str
     payload: dict[str, Any]  # the event document, or the raw record for ingest rejections
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDeadLetter:
+    """A dead letter as ``state show`` lists it: with its id and the time it was stored."""
+
+    id: int
+    consumer: str
+    reason: str
+    payload: dict[str, Any]
+    created_at: datetime
 
 
 class Journal(Protocol):
@@ -63,15 +75,26 @@ class Journal(Protocol):
         ...
 
     async def commit(self, consumer: str, lane: Lane, offset: int) -> None:
-        """Durably move the consumer's cursor to ``offset``. Callers pass only contiguous completed offsets."""
+        """Durably move the consumer's cursor to ``offset`` (never backwards). Callers pass only contiguous
+        completed offsets; an offset past the newest event is a bug and raises ``ValueError``."""
         ...
 
     async def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
         """Store dead letters durably (reason, consumer, time)."""
         ...
 
-    async def wait_for_events(self, timeout: float) -> None:
-        """Return when something was appended since the last call, or after ``timeout`` seconds."""
+    async def wait_for_events(
+        self,
+        timeout: float,  # noqa: ASYNC109 (an idle wait with a wake-up, not a deadline on work)
+        consumer: str | None = None,
+    ) -> None:
+        """Return when something was appended since ``consumer``'s last call (at once if so), or after
+        ``timeout`` seconds. Without ``consumer``: when the next append lands. Each consumer passes its name
+        so that an append between its read and its wait is never missed."""
+        ...
+
+    async def dead_letters(self, consumer: str | None = None, limit: int = 100) -> list[StoredDeadLetter]:
+        """The newest ``limit`` dead letters, of one consumer or all, newest first (for ``state show``)."""
         ...
 
     async def stats(self) -> dict[str, Any]:

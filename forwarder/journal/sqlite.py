@@ -1,0 +1,233 @@
+"""The embedded journal: SQLite in WAL mode, driven from one dedicated thread so disk I/O never stalls the
+event loop. Owns append atomicity, cursors, retention, the size cap and the wake-ups of delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import structlog
+
+from forwarder import metrics
+from forwarder.events import EventDoc
+from forwarder.journal import DeadLetter, Entry, StoredDeadLetter
+from forwarder.journal._store import Batch, Store, Synchronous, WhenFull
+from forwarder.records import Lane, Position
+
+T = TypeVar("T")
+log = structlog.get_logger()
+
+#: While blocked on a full journal, re-check at least this often (a wake-up also comes with every commit).
+FULL_RECHECK_SECONDS = 1.0
+
+
+class SqliteJournal:
+    """``Journal`` on one SQLite file. Create it with ``await SqliteJournal.open(...)``."""
+
+    def __init__(
+        self,
+        store: Store,
+        executor: ThreadPoolExecutor,
+        *,
+        max_bytes: int,
+        when_full: WhenFull,
+        consumers: list[str],
+    ) -> None:
+        self._store = store
+        self._executor = executor
+        self.max_bytes = max_bytes
+        self.when_full = when_full
+        self.consumers = list(consumers)
+        self._closed = False
+        self._appends = 0
+        self._seen: dict[str, int] = {}
+        self._appended = asyncio.Event()
+        self._freed = asyncio.Event()
+        self._newest: dict[Lane, int] = {}
+        self._cursors: dict[str, dict[Lane, int]] = {}
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        max_bytes: int = 0,
+        when_full: WhenFull = "block",
+        consumers: Sequence[str] = (),
+        synchronous: Synchronous = "normal",
+    ) -> SqliteJournal:
+        """Open (or create) the journal. ``consumers`` is the live set: only they hold retention, and a
+        consumer seen for the first time starts at the beginning of what is retained. ``max_bytes`` 0: no cap.
+        """
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+        loop = asyncio.get_running_loop()
+        try:
+            store = await loop.run_in_executor(executor, Store, Path(path), synchronous)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        journal = cls(store, executor, max_bytes=max_bytes, when_full=when_full, consumers=list(consumers))
+        await journal._start()
+        return journal
+
+    async def _start(self) -> None:
+        await self._run(self._store.ensure_consumers, self.consumers)
+        self._cursors = await self._run(self._store.cursors)
+        for lane in Lane:
+            self._newest[lane] = await self._run(self._store.newest, lane)
+            while await self._run(self._store.retain, lane, self.consumers):
+                pass  # a consumer removed from config stops holding retention: catch up now, in chunks
+        self._update_gauges()
+        log.info(
+            "journal_opened", path=str(self._store.path), consumers=self.consumers, when_full=self.when_full
+        )
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise RuntimeError("journal is closed")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    # --- writes --------------------------------------------------------------------------------------
+
+    async def append(
+        self,
+        source: str,
+        lane: Lane,
+        events: Sequence[EventDoc],
+        dead_letters: Sequence[DeadLetter],
+        position: Position | None,
+    ) -> None:
+        batch = await self._run(Batch.encode, source, lane, events, dead_letters, position)
+        blocked_since: float | None = None
+        while True:
+            freed = self._freed.is_set()
+            self._freed.clear()
+            result = await self._run(self._store.append, batch, self.max_bytes, self.when_full)
+            if not result.full:
+                break
+            if blocked_since is None:
+                blocked_since = time.monotonic()
+                log.warning("journal_full_blocking", source=source, max_bytes=self.max_bytes)
+            if not freed:
+                await _wait(self._freed, FULL_RECHECK_SECONDS)
+        if blocked_since is not None:
+            waited = time.monotonic() - blocked_since
+            metrics.journal_blocked_seconds.inc(waited)
+            log.info("journal_unblocked", source=source, waited_seconds=round(waited, 3))
+        for dropped_lane, count in result.dropped.items():
+            metrics.journal_dropped.labels(dropped_lane.value).inc(count)
+            # ERROR: data is lost (when_full: drop_oldest was chosen by the operator).
+            log.error(
+                "journal_events_dropped", lane=dropped_lane.value, count=count, max_bytes=self.max_bytes
+            )
+        self._newest[lane] = result.newest
+        self._notify_appended()
+        self._update_gauges(lane)
+
+    def _notify_appended(self) -> None:
+        self._appends += 1
+        event, self._appended = self._appended, asyncio.Event()
+        event.set()
+
+    async def commit(self, consumer: str, lane: Lane, offset: int) -> None:
+        stored = await self._run(self._store.commit, consumer, lane, offset)
+        self._cursors.setdefault(consumer, {})[lane] = stored
+        if consumer in self.consumers and await self._run(self._store.retain, lane, self.consumers) > 0:
+            self._freed.set()
+        self._update_gauges(lane)
+
+    async def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
+        if letters:
+            await self._run(self._store.dead_letter, letters)
+
+    # --- reads ---------------------------------------------------------------------------------------
+
+    async def position(self, source: str) -> Position | None:
+        return await self._run(self._store.position, source)
+
+    async def read(self, consumer: str, lane: Lane, after: int, limit: int) -> list[Entry]:
+        return await self._run(self._store.read, lane, after, limit)
+
+    async def cursor(self, consumer: str, lane: Lane) -> int:
+        return await self._run(self._store.cursor, consumer, lane)
+
+    async def wait_for_events(
+        self,
+        timeout: float,  # noqa: ASYNC109 (the protocol's idle wait; see Journal)
+        consumer: str | None = None,
+    ) -> None:
+        if consumer is not None and self._seen.get(consumer, 0) != self._appends:
+            self._seen[consumer] = self._appends
+            return
+        await _wait(self._appended, timeout)
+        if consumer is not None:
+            self._seen[consumer] = self._appends
+
+    async def dead_letters(self, consumer: str | None = None, limit: int = 100) -> list[StoredDeadLetter]:
+        return await self._run(self._store.dead_letters, consumer, limit)
+
+    async def stats(self) -> dict[str, Any]:
+        return await self._run(self._stats)
+
+    def _stats(self) -> dict[str, Any]:
+        store = self._store
+        lanes = {lane: (store.oldest(lane), store.newest(lane)) for lane in Lane}
+        consumers: dict[str, Any] = {}
+        for consumer, cursors in sorted(store.cursors().items()):
+            entry: dict[str, Any] = {"active": consumer in self.consumers}
+            for lane, (oldest, newest) in lanes.items():
+                cursor = cursors.get(lane, 0)
+                entry[lane.value] = {"cursor": cursor, "lag": _lag(cursor, oldest, newest)}
+            consumers[consumer] = entry
+        return {
+            "path": str(store.path),
+            "file_bytes": store.file_bytes(),
+            "used_bytes": store.used_bytes(),
+            "max_bytes": self.max_bytes,
+            "when_full": self.when_full,
+            "lanes": {
+                lane.value: {"oldest": old, "newest": new, "events": 0 if old is None else new - old + 1}
+                for lane, (old, new) in lanes.items()
+            },
+            "positions": store.positions(),
+            "consumers": consumers,
+            "dead_letters": store.dead_letter_counts(),
+        }
+
+    # --- lifecycle -----------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        await self._run(self._store.close)  # queued behind every pending operation
+        self._closed = True
+        self._executor.shutdown(wait=True)
+        log.info("journal_closed", path=str(self._store.path))
+
+    def _update_gauges(self, lane: Lane | None = None) -> None:
+        for each in [lane] if lane else list(Lane):
+            newest = self._newest.get(each, 0)
+            for consumer in self.consumers:
+                cursor = self._cursors.get(consumer, {}).get(each, 0)
+                metrics.sink_lag.labels(consumer, each.value).set(max(0, newest - cursor))
+        metrics.journal_bytes.set(self._store.file_bytes())
+
+
+def _lag(cursor: int, oldest: int | None, newest: int) -> int:
+    """Events retained after ``cursor``: offsets are contiguous from ``oldest`` to ``newest``."""
+    if oldest is None:
+        return 0
+    return max(0, newest - max(cursor, oldest - 1))
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:  # noqa: ASYNC109 (wait, then re-check)
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        pass
