@@ -38,6 +38,11 @@ source_gaps = Counter(
     "Data that could not be read and was reported as a named gap (too late, missing file).",
     ["source"],
 )
+elf_duplicate_rows = Counter(
+    "forwarder_eventlogfile_duplicate_rows_total",
+    "EventLogFile rows skipped because a re-issued file repeated them (same content hash).",
+    ["event_type"],
+)
 salesforce_api_usage_ratio = Gauge(
     "forwarder_salesforce_api_usage_ratio", "Share of the daily API request limit used (Sforce-Limit-Info)."
 )
@@ -52,9 +57,7 @@ events_ingested = Counter(
 records_rejected = Counter(
     "forwarder_records_rejected_total", "Records that failed normalisation (dead-lettered).", ["source"]
 )
-journal_append_seconds = Histogram(
-    "forwarder_journal_append_seconds", "Time to append one batch durably."
-)
+journal_append_seconds = Histogram("forwarder_journal_append_seconds", "Time to append one batch durably.")
 journal_bytes = Gauge("forwarder_journal_bytes", "Size of the journal on disk.")
 journal_dropped = Counter(
     "forwarder_journal_dropped_events_total",
@@ -69,9 +72,13 @@ journal_blocked_seconds = Counter(
 sent_events = Counter("forwarder_sent_events_total", "Events a sink acknowledged.", ["sink"])
 sent_bytes = Counter("forwarder_sent_bytes_total", "Encoded bytes a sink acknowledged.", ["sink"])
 sink_errors = Counter(
-    "forwarder_sink_errors_total", "Failed sends, by class (retryable, permanent, too_large).", ["sink", "error"]
+    "forwarder_sink_errors_total",
+    "Failed sends, by class (retryable, permanent, too_large).",
+    ["sink", "error"],
 )
-sink_retries = Counter("forwarder_sink_retries_total", "Batches sent again after a retryable error.", ["sink"])
+sink_retries = Counter(
+    "forwarder_sink_retries_total", "Batches sent again after a retryable error.", ["sink"]
+)
 dead_letters = Counter(
     "forwarder_dead_letters_total", "Events dead-lettered, by consumer (sink name or ingest).", ["consumer"]
 )

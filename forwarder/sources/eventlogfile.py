@@ -1,13 +1,38 @@
-"""EventLogFile polling: hourly/daily CSV files, streamed row by row. STUB: config only."""
+"""EventLogFile polling: files discovered by a CreatedDate + Id cursor, rows streamed, resumable at the row.
+
+Records: ``Record(source="eventlogfile", kind=<EventType>, payload=<row dict typed by LogFileFieldTypes,
+plus "_LogFileId", "_LogDate", "_Interval", "_Sequence">)``, on the bulk lane.
+
+Position (opaque JSON, see ``_state``): ``interval`` in effect, ``watermark`` (highest CreatedDate of a
+finished file), ``done`` (file id -> CreatedDate, or "gap", for files inside the re-query window),
+``current`` (file in progress and rows emitted from it), ``failing`` (files that errored, since when),
+``schemas`` (hash of LogFileFieldNames per type) and ``hours`` (per-hour completeness, see
+``completeness``).
+"""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from typing import Literal
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
 
+import structlog
 from pydantic import Field
 
+from forwarder import metrics
+from forwarder.errors import PermanentError, RetryableError
+from forwarder.records import Emit, Lane, Position, Record
+from forwarder.salesforce.logfile import converters, csv_rows, row_hash
+from forwarder.salesforce.rest import RestClient, SalesforceApiError
 from forwarder.settings import Settings
+from forwarder.sources._elf_state import ElfState, LogFile, completeness, soql_datetime
+
+__all__ = ["EventLogFileConfig", "EventLogFileSource", "LogFile", "completeness"]
+
+log = structlog.get_logger()
+
+Sleep = Callable[[float], Awaitable[None]]
 
 
 class EventLogFileConfig(Settings):
@@ -16,3 +41,248 @@ class EventLogFileConfig(Settings):
     event_types: list[str] = Field(default_factory=list, description="EventType values; empty: all.")
     poll_interval: timedelta = Field(timedelta(minutes=5), description="Time between polls.")
     start: date | None = Field(None, description="First LogDate to read on first start (default: today).")
+    overlap: timedelta = Field(
+        timedelta(hours=1),
+        description="Re-query this far behind the newest file: files that become visible late are still"
+        " read. Files found up to one more overlap behind that are reported as named gaps.",
+    )
+    batch_rows: int = Field(2000, ge=1, le=50_000, description="Rows per journal batch (and position).")
+    file_attempts: int = Field(3, ge=1, description="Download attempts per file within one poll.")
+    missing_file_max_age: timedelta = Field(
+        timedelta(hours=6),
+        description="A file that keeps failing (404, errors) this long is given up and reported as a gap.",
+    )
+    dedup_max_rows: int = Field(
+        300_000, ge=0, description="Row hashes kept in memory to de-duplicate re-issued hourly files."
+    )
+
+
+class _Dedup:
+    """Content hashes of rows per (event type, hour), bounded; later ``Sequence`` files are checked here."""
+
+    def __init__(self, max_rows: int) -> None:
+        self._max = max_rows
+        self._hours: dict[tuple[str, str], set[str]] = {}
+        self._size = 0
+
+    def seen(self, key: tuple[str, str], digest: str) -> bool:
+        bucket = self._hours.get(key)
+        if bucket is None:
+            if self._max == 0:
+                return False
+            bucket = self._hours[key] = set()
+        if digest in bucket:
+            return True
+        if self._size >= self._max:
+            self._evict()
+        bucket.add(digest)
+        self._size += 1
+        return False
+
+    def _evict(self) -> None:
+        oldest = next(iter(self._hours))
+        self._size -= len(self._hours.pop(oldest))
+        if not self._hours:
+            self._hours[oldest] = set()
+
+
+class EventLogFileSource:
+    """Polls EventLogFile and emits every row of every file exactly once (at the journal)."""
+
+    name = "eventlogfile"
+    lane = Lane.BULK
+
+    def __init__(
+        self,
+        config: EventLogFileConfig,
+        rest: RestClient,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Sleep = asyncio.sleep,
+        backoff: tuple[float, float] = (1.0, 60.0),
+    ) -> None:
+        self._config = config
+        self._rest = rest
+        self._clock = clock
+        self._sleep = sleep
+        self._backoff = backoff
+        self._dedup = _Dedup(config.dedup_max_rows if config.interval == "Hourly" else 0)
+        self.state: ElfState | None = None
+        self.polls = 0
+
+    async def run(self, position: Position | None, emit: Emit) -> None:
+        """Poll forever; transient errors are retried with backoff, nothing read is skipped."""
+        self.state = ElfState.load(position, self._config, self._clock())
+        failures = 0
+        while True:
+            await self._rest.budget_gate(self.name)
+            try:
+                await self.poll(emit)
+                failures = 0
+            except RetryableError as exc:
+                failures += 1
+                metrics.source_errors.labels(source=self.name, error="retryable").inc()
+                wait = self._delay(failures, exc.retry_after)
+                log.warning("eventlogfile_poll_retry", source=self.name, error=str(exc), wait_s=wait)
+                await self._sleep(wait)
+                continue
+            await self._sleep(self._config.poll_interval.total_seconds())
+
+    async def poll(self, emit: Emit) -> int:
+        """One discovery query and every new file in (CreatedDate, Id) order; returns files finished."""
+        if self.state is None:
+            self.state = ElfState.load(None, self._config, self._clock())
+        self.polls += 1
+        files = await self._discover()
+        finished = 0
+        for item in files:
+            if await self._handle(item, emit):
+                finished += 1
+        await self._report_gaps(files, emit)
+        return finished
+
+    async def _discover(self) -> list[LogFile]:
+        state = self._require_state()
+        try:
+            return await self._list_files(state.soql(self._config, self._clock()))
+        except SalesforceApiError as exc:
+            if exc.error_code != "INVALID_FIELD" or not state.hourly_field:
+                raise
+        # No hourly entitlement: the Interval/Sequence fields do not exist (facts A1: API 37.0+, add-on).
+        log.warning("eventlogfile_hourly_unavailable", source=self.name, fallback="Daily")
+        state.hourly_field = False
+        state.interval = "Daily"
+        return await self._list_files(state.soql(self._config, self._clock()))
+
+    async def _list_files(self, soql: str) -> list[LogFile]:
+        files: dict[str, LogFile] = {}
+        async for record in self._rest.query(soql):
+            item = LogFile.from_record(record)
+            if item is None:
+                log.warning("eventlogfile_record_malformed", source=self.name, keys=sorted(record)[:12])
+                raise RetryableError("malformed EventLogFile record (no Id/CreatedDate/LogFile)")
+            files[item.id] = item
+        return sorted(files.values(), key=lambda f: (f.created, f.id))
+
+    def _require_state(self) -> ElfState:
+        assert self.state is not None
+        return self.state
+
+    async def _handle(self, item: LogFile, emit: Emit) -> bool:
+        """Read one file unless done or in the gap band; False if it failed (tracked for retry or gap)."""
+        state = self._require_state()
+        if item.id in state.done or not state.in_window(item, self._config):
+            return False
+        for attempt in range(1, self._config.file_attempts + 1):
+            try:
+                await self._ingest(item, emit)
+                return True
+            except RetryableError as exc:
+                log.warning("eventlogfile_download_retry", source=self.name, file_id=item.id,
+                            event_type=item.event_type, attempt=attempt, error=str(exc))
+                if attempt < self._config.file_attempts:
+                    await self._sleep(self._delay(attempt, exc.retry_after))
+            except PermanentError as exc:
+                log.warning("eventlogfile_download_failed", source=self.name, file_id=item.id,
+                            event_type=item.event_type, error=str(exc))
+                break
+        await self._failed(item, emit)
+        return False
+
+    async def _failed(self, item: LogFile, emit: Emit) -> None:
+        state = self._require_state()
+        metrics.source_errors.labels(source=self.name, error="file_failed").inc()
+        since = state.note_failure(item, self._clock())
+        if self._clock() - since >= self._config.missing_file_max_age:
+            self._name_gap(item, "file kept failing past missing_file_max_age")
+        await emit([], state.to_position())
+
+    def _name_gap(self, item: LogFile, reason: str) -> None:
+        metrics.source_gaps.labels(source=self.name).inc()
+        log.error("eventlogfile_gap", source=self.name, file_id=item.id, event_type=item.event_type,
+                  log_date=item.log_date, sequence=item.sequence, created=item.created, reason=reason)
+        self._require_state().mark_gap(item, self._config)
+
+    async def _report_gaps(self, files: list[LogFile], emit: Emit) -> None:
+        """Files visible only in the band behind the overlap window arrived too late: name them."""
+        state = self._require_state()
+        late = [f for f in files if f.id not in state.done and state.too_late(f, self._config)]
+        for item in late:
+            self._name_gap(item, "became visible after the overlap window")
+        if late:
+            await emit([], state.to_position())
+
+    async def _ingest(self, item: LogFile, emit: Emit) -> None:
+        state = self._require_state()
+        self._check_schema(item)
+        skip = state.rows_done(item.id)
+        rows_seen, batch = 0, []
+        header: list[str] | None = None
+        convert: list[tuple[int, Callable[[str], Any]]] = []
+        meta = {"_LogFileId": item.id, "_LogDate": item.log_date, "_Interval": item.interval,
+                "_Sequence": item.sequence}
+        dedup_key = (item.event_type, item.log_date) if item.sequence > 0 else None
+        async for rows in csv_rows(self._rest.stream_log_file(item.path)):
+            for values in rows:
+                if not values:
+                    continue
+                if header is None:
+                    header, convert = values, converters(item.field_types, len(values))
+                    continue
+                rows_seen += 1
+                if rows_seen <= skip or self._duplicate(dedup_key, item.event_type, values):
+                    continue
+                batch.append(self._record(item, header, values, convert, meta))
+                if len(batch) >= self._config.batch_rows:
+                    await self._emit(emit, batch, state.progress(item, rows_seen))
+                    batch = []
+        await self._emit(emit, batch, state.finish(item, self._config))
+        log.info("eventlogfile_file_done", source=self.name, file_id=item.id, event_type=item.event_type,
+                 log_date=item.log_date, sequence=item.sequence, rows=rows_seen)
+
+    def _duplicate(self, key: tuple[str, str] | None, event_type: str, values: list[str]) -> bool:
+        if key is None:
+            return False
+        if self._dedup.seen(key, row_hash(event_type, values)):
+            metrics.elf_duplicate_rows.labels(event_type=event_type).inc()
+            return True
+        return False
+
+    @staticmethod
+    def _record(
+        item: LogFile,
+        header: list[str],
+        values: list[str],
+        convert: list[tuple[int, Callable[[str], Any]]],
+        meta: dict[str, Any],
+    ) -> Record:
+        payload: dict[str, Any] = dict(zip(header, values, strict=False))
+        for index, fn in convert:
+            if index < len(values):
+                payload[header[index]] = fn(values[index])
+        payload.update(meta)
+        return Record(source="eventlogfile", kind=item.event_type, payload=payload)
+
+    async def _emit(self, emit: Emit, batch: list[Record], position: Position) -> None:
+        await emit(batch, position)
+        if batch:
+            metrics.records_received.labels(source=self.name).inc(len(batch))
+
+    def _check_schema(self, item: LogFile) -> None:
+        previous = self._require_state().note_schema(item)
+        if previous is not None:
+            metrics.elf_schema_drift.labels(event_type=item.event_type).inc()
+            log.warning("eventlogfile_schema_drift", source=self.name, event_type=item.event_type,
+                        file_id=item.id, fields=item.field_names)
+
+    def _delay(self, attempt: int, hint: float | None) -> float:
+        base, cap = self._backoff
+        return min(cap, hint if hint is not None else base * 2 ** (attempt - 1))
+
+
+def soql_for_range(config: EventLogFileConfig, interval: str, since: datetime, until: datetime | None) -> str:
+    """The backfill discovery query: files whose LogDate is in [since, until)."""
+    where = [f"LogDate >= {soql_datetime(since)}"]
+    if until is not None:
+        where.append(f"LogDate < {soql_datetime(until)}")
+    return ElfState.query(config, interval, where)

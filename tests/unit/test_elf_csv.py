@@ -1,0 +1,83 @@
+"""The streaming EventLogFile CSV reader: any chunking gives the rows csv.reader gives on the whole file."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from forwarder.salesforce.logfile import _cut, converters, csv_rows, row_hash
+
+FIXTURES = Path("/work/shared/fixtures/salesforce/elf/logstash-input-sfdc_elf")
+
+
+def encode(rows: list[list[str]]) -> bytes:
+    return "".join(",".join('"' + v.replace('"', '""') + '"' for v in row) + "\n" for row in rows).encode()
+
+
+async def chunked(data: bytes, sizes: list[int]) -> AsyncIterator[bytes]:
+    pos, i = 0, 0
+    while pos < len(data):
+        size = sizes[i % len(sizes)] if sizes else len(data)
+        yield data[pos : pos + size]
+        pos += size
+        i += 1
+
+
+async def parse(data: bytes, sizes: list[int]) -> list[list[str]]:
+    return [row async for rows in csv_rows(chunked(data, sizes)) for row in rows]
+
+
+values = st.text(alphabet=st.sampled_from('ab ,"\n\r\u00e9\u4e2d'), max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(st.lists(values, min_size=3, max_size=3), min_size=1, max_size=20),
+    sizes=st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=5),
+)
+def test_any_chunking_parses_like_whole_file(rows: list[list[str]], sizes: list[int]) -> None:
+    data = encode(rows)
+    assert asyncio.run(parse(data, sizes)) == list(csv.reader(io.StringIO(data.decode())))
+
+
+async def test_real_salesforce_files_parse_like_csv_reader() -> None:
+    for path in sorted(FIXTURES.glob("*.csv")):
+        data = path.read_bytes()
+        expected = [r for r in csv.reader(io.StringIO(data.decode())) if r]
+        assert [r for r in await parse(data, [97]) if r] == expected, path.name
+
+
+async def test_tripled_quotes_keep_salesforce_quotes() -> None:
+    data = (FIXTURES / "sample_data2.csv").read_bytes()
+    rows = await parse(data, [64])
+    assert rows[1][14] == '"success"'
+
+
+def test_cut_keeps_a_quoted_newline_for_the_next_chunk() -> None:
+    text = '"a","b"\n"c","multi\nline'
+    assert _cut(text) == len('"a","b"\n')
+    assert _cut('"no newline') == 0
+
+
+def test_types_follow_log_file_field_types() -> None:
+    header = ["EVENT_TYPE", "RUN_TIME", "CPU_TIME", "SUCCESS", "COUNTS", "RATIO"]
+    convert = dict(converters("String,Number,Number,Boolean,Boolean,Number", len(header)))
+    assert convert[1]("552") == 552
+    assert convert[2]("") is None
+    assert convert[2]("-1") == -1
+    assert convert[5]("1.5") == 1.5
+    assert convert[3]("1") is True
+    assert convert[4]("false") is False
+    assert 0 not in convert
+
+
+def test_row_hash_is_content_and_type_sensitive() -> None:
+    assert row_hash("Login", ["a", "b"]) == row_hash("Login", ["a", "b"])
+    assert row_hash("Login", ["a", "b"]) != row_hash("Logout", ["a", "b"])
+    assert row_hash("Login", ["a,b"]) != row_hash("Login", ["a", "b"])
