@@ -207,6 +207,7 @@ class CometdServer:
         self.faults = Faults()
         self.requests: list[list[Message]] = []  # every request body seen, for tests
         self.polling = asyncio.Event()  # set while a /meta/connect is held open, for tests
+        self.on_request: Callable[[list[Message]], None] | None = None  # observer hook for tests
         self._clients: dict[str, _Client] = {}
         bus.add_listener(self._wake_all)
 
@@ -248,15 +249,20 @@ class CometdServer:
                 "400::Unsupported API version. Only API versions '37.0' and later are supported. "
                 "URI format: '/cometd/67.0'"
             )
-        if self.faults.malformed_count > 0:
-            self.faults.malformed_count -= 1
-            return _malformed(self.faults.malformed or "empty")
         try:
             body = await request.json()
         except ValueError:
             return _error_response("400::Malformed request body")
         messages = body if isinstance(body, list) else [body]
         self.requests.append(messages)
+        if self.on_request is not None:
+            self.on_request(messages)
+        if self.faults.malformed_count > 0:
+            self.faults.malformed_count -= 1
+            return _malformed(self.faults.malformed or "empty")
+        return await self._answer(request, messages)
+
+    async def _answer(self, request: web.Request, messages: list[Message]) -> web.Response:
         token = _bearer(request.headers.get("Authorization", ""))
         browser = request.cookies.get("BAYEUX_BROWSER") or uuid.uuid4().hex[:16]
         replies: list[Message] = []
