@@ -17,11 +17,11 @@ import structlog
 from pydantic import Field
 
 from forwarder import metrics
+from forwarder.errors import RetryableError
 from forwarder.records import Emit, Lane, Position, Record
 from forwarder.salesforce.bayeux import (
     AuthExpired,
     BayeuxClient,
-    BayeuxError,
     Event,
     RehandshakeNeeded,
     ReplyKind,
@@ -115,23 +115,26 @@ class StreamingSource:
 
     async def _session(self, emit: Emit) -> None:
         """One CometD session, from handshake until it breaks; the error decides how to start the next."""
-        session = await self._auth.session()
-        client = BayeuxClient(
-            self._http, f"{session.instance_url}/cometd/{self._api_version}", session.access_token
-        )
+        client: BayeuxClient | None = None
         try:
+            session = await self._auth.session()
+            client = BayeuxClient(
+                self._http, f"{session.instance_url}/cometd/{self._api_version}", session.access_token
+            )
             await client.handshake()
             await self._stream(client, emit)
         except AuthExpired as exc:
-            self._auth.invalidate(session.access_token)
+            if client is not None:
+                self._auth.invalidate(client.access_token)
             await self._broken("auth_expired", exc)
         except RehandshakeNeeded as exc:
             await self._broken("rehandshake", exc, pause=self._failures > 1)
-        except (BayeuxError, aiohttp.ClientError, TimeoutError) as exc:
+        except (RetryableError, aiohttp.ClientError, TimeoutError) as exc:
             await self._broken("transport", exc)
         except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(client.disconnect())
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(client.disconnect())
             raise
         finally:
             self._set_subscribed(set())

@@ -14,6 +14,7 @@ import pytest
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
+from forwarder.errors import RetryableError
 from forwarder.records import Position, Record
 from forwarder.sources.streaming import StreamingConfig, StreamingSource
 from forwarder.testing.simulator.cometd import SERVER_TOO_BUSY, CometdServer, EventBus, serve
@@ -339,3 +340,34 @@ async def test_no_connect_is_sent_while_emit_is_pending(org: Org) -> None:
         journal.gate.set()
         await journal.wait_for(4)
     assert len(journal.ids()) == 4
+
+
+async def test_http_401_with_a_rest_body_gets_a_new_token(org: Org) -> None:
+    journal = Journal()
+    async with running(org.source(replay="earliest"), journal):
+        ids = org.publish(1)
+        await journal.wait_for(1)
+        org.server.rest_unauthorized(1)
+        org.server.forget_clients()
+        ids += org.publish(2)
+        await journal.wait_for(3)
+    assert journal.ids() == ids
+    assert org.auth.invalidated == ["tok-1"]
+
+
+async def test_a_token_endpoint_failure_is_retried(org: Org) -> None:
+    failures = [RetryableError("token endpoint answered 200 without access_token/instance_url")] * 2
+    real_session = org.auth.session
+
+    async def flaky() -> Session:
+        if failures:
+            raise failures.pop()
+        return await real_session()
+
+    org.auth.session = flaky  # type: ignore[method-assign]
+    journal = Journal()
+    async with running(org.source(replay="earliest"), journal):
+        ids = org.publish(2)
+        await journal.wait_for(2)
+    assert journal.ids() == ids
+    assert failures == []

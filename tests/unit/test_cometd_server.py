@@ -328,3 +328,14 @@ async def test_unsubscribe_and_disconnect_are_acknowledged(org: Org) -> None:
     _, bye = await org.post({"channel": "/meta/disconnect", "clientId": client_id})
     assert bye[0]["successful"] is True
     assert (await org.connect(client_id))[0]["error"] == "403::Unknown client"
+
+
+async def test_rest_unauthorized_answers_http_401_with_the_rest_body(org: Org) -> None:
+    org.server.rest_unauthorized(1)
+    status, body = await org.post({"channel": "/meta/handshake", "version": "1.0"})
+    assert (status, body) == (
+        401,
+        [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}],
+    )
+    status, _ = await org.post({"channel": "/meta/handshake", "version": "1.0"})
+    assert status == 200

@@ -187,6 +187,7 @@ class Faults:
     malformed: str | None = None  # "html" | "empty" | "array" | "truncated"
     malformed_count: int = 0
     connect_busy: int = 0  # /meta/connect answers the documented "Server is too busy" reply
+    rest_401: int = 0  # HTTP 401 with a REST error body, not Bayeux (cometd-clients.md scenario e3)
 
 
 class CometdServer:
@@ -235,6 +236,10 @@ class CometdServer:
     def busy_connects(self, count: int) -> None:
         self.faults.connect_busy = count
 
+    def rest_unauthorized(self, count: int) -> None:
+        """Answer the next ``count`` requests with HTTP 401 and the REST ``INVALID_SESSION_ID`` body."""
+        self.faults.rest_401 = count
+
     @property
     def client_count(self) -> int:
         return len(self._clients)
@@ -260,6 +265,12 @@ class CometdServer:
         if self.faults.malformed_count > 0:
             self.faults.malformed_count -= 1
             return _malformed(self.faults.malformed or "empty")
+        if self.faults.rest_401 > 0:
+            self.faults.rest_401 -= 1
+            # The REST API's expired-session answer (REST API Developer Guide, "Status Codes and Error
+            # Responses"); whether /cometd ever sends it is unknown, so clients must survive it.
+            body = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+            return web.json_response(body, status=401)
         return await self._answer(request, messages)
 
     async def _answer(self, request: web.Request, messages: list[Message]) -> web.Response:
