@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -133,7 +134,7 @@ class StreamTransport:
         # A peer that closed its side (restart, idle timeout) is noticed here, before the write, because
         # TCP would accept one more write into the void (the same check rsyslog omfwd does with a peek).
         if self._writer is not None and self._reader is not None:
-            if not self._writer.is_closing() and not self._reader.at_eof():
+            if not self._writer.is_closing() and not self._reader.at_eof() and _quiet(self._writer):
                 return self._writer
             await self._abort()
         self._reader, self._writer = await self._open()
@@ -222,6 +223,23 @@ class _UdpProtocol(asyncio.DatagramProtocol):
     def error_received(self, exc: Exception) -> None:
         if isinstance(exc, OSError):
             self.error = exc
+
+
+def _quiet(writer: asyncio.StreamWriter) -> bool:
+    """True when the peer has sent nothing: a syslog receiver never talks, so pending bytes or EOF in the
+    kernel buffer mean it closed or is closing (an EOF the event loop has not processed yet). Peeking on a
+    duplicate of the socket leaves asyncio's own reads undisturbed."""
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return False
+    try:
+        with sock.dup() as peek:
+            peek.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 async def _await_tls_refusal(reader: asyncio.StreamReader, endpoint: Endpoint) -> None:
