@@ -104,10 +104,14 @@ async def test_check_raises_when_nobody_listens_and_passes_when_up() -> None:
 async def test_udp_port_unreachable_surfaces_on_a_later_send() -> None:
     sink = make_sink(f"udp://127.0.0.1:{free_port()}")
     await sink.send([sink.encode(sample_event(1))])  # UDP cannot know yet: best effort by nature
-    with pytest.raises(RetryableError):
+
+    async def send_until_refused() -> None:
         for _ in range(50):  # the ICMP error arrives asynchronously; a later send reports it
             await sink.send([sink.encode(sample_event(2))])
             await sink.check()
+
+    with pytest.raises(RetryableError):
+        await send_until_refused()
     await sink.close()
 
 
