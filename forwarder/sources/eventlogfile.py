@@ -58,32 +58,29 @@ class EventLogFileConfig(Settings):
 
 
 class _Dedup:
-    """Content hashes of rows per (event type, hour), bounded; later ``Sequence`` files are checked here."""
+    """Content hashes of emitted rows per (event type, hour), bounded; re-issued files are checked here.
+
+    Hashes join the set only once their batch is durable, so a retried download never skips its own rows.
+    """
 
     def __init__(self, max_rows: int) -> None:
         self._max = max_rows
-        self._hours: dict[tuple[str, str], set[str]] = {}
+        self._hours: dict[tuple[str, str], set[int]] = {}
         self._size = 0
 
-    def seen(self, key: tuple[str, str], digest: str) -> bool:
+    def contains(self, key: tuple[str, str], digest: int) -> bool:
         bucket = self._hours.get(key)
-        if bucket is None:
-            if self._max == 0:
-                return False
-            bucket = self._hours[key] = set()
-        if digest in bucket:
-            return True
-        if self._size >= self._max:
-            self._evict()
-        bucket.add(digest)
-        self._size += 1
-        return False
+        return bucket is not None and digest in bucket
 
-    def _evict(self) -> None:
-        oldest = next(iter(self._hours))
-        self._size -= len(self._hours.pop(oldest))
-        if not self._hours:
-            self._hours[oldest] = set()
+    def add(self, key: tuple[str, str], digests: list[int]) -> None:
+        if self._max == 0 or not digests:
+            return
+        while self._size + len(digests) > self._max and self._hours:
+            self._size -= len(self._hours.pop(next(iter(self._hours))))
+        bucket = self._hours.setdefault(key, set())
+        before = len(bucket)
+        bucket.update(digests[: self._max])
+        self._size += len(bucket) - before
 
 
 class EventLogFileSource:
@@ -217,11 +214,12 @@ class EventLogFileSource:
         self._check_schema(item)
         skip = state.rows_done(item.id)
         rows_seen, batch = 0, []
+        hashes: list[int] = []
         header: list[str] | None = None
         convert: list[tuple[int, Callable[[str], Any]]] = []
         meta = {"_LogFileId": item.id, "_LogDate": item.log_date, "_Interval": item.interval,
                 "_Sequence": item.sequence}
-        dedup_key = (item.event_type, item.log_date) if item.sequence > 0 else None
+        key = (item.event_type, item.log_date) if item.sequence > 0 else None
         async for rows in csv_rows(self._rest.stream_log_file(item.path)):
             for values in rows:
                 if not values:
@@ -230,22 +228,23 @@ class EventLogFileSource:
                     header, convert = values, converters(item.field_types, len(values))
                     continue
                 rows_seen += 1
-                if rows_seen <= skip or self._duplicate(dedup_key, item.event_type, values):
+                if rows_seen <= skip or (key is not None and self._repeated(key, item, values, hashes)):
                     continue
                 batch.append(self._record(item, header, values, convert, meta))
                 if len(batch) >= self._config.batch_rows:
-                    await self._emit(emit, batch, state.progress(item, rows_seen))
-                    batch = []
-        await self._emit(emit, batch, state.finish(item, self._config))
+                    await self._emit(emit, batch, state.progress(item, rows_seen), key, hashes)
+                    batch, hashes = [], []
+        await self._emit(emit, batch, state.finish(item, self._config), key, hashes)
         log.info("eventlogfile_file_done", source=self.name, file_id=item.id, event_type=item.event_type,
                  log_date=item.log_date, sequence=item.sequence, rows=rows_seen)
 
-    def _duplicate(self, key: tuple[str, str] | None, event_type: str, values: list[str]) -> bool:
-        if key is None:
-            return False
-        if self._dedup.seen(key, row_hash(event_type, values)):
-            metrics.elf_duplicate_rows.labels(event_type=event_type).inc()
+    def _repeated(self, key: tuple[str, str], item: LogFile, values: list[str], hashes: list[int]) -> bool:
+        """True for a row an earlier file of the same hour already delivered (re-issued Sequence)."""
+        digest = row_hash(item.event_type, values)
+        if item.sequence > 1 and self._dedup.contains(key, digest):
+            metrics.elf_duplicate_rows.labels(event_type=item.event_type).inc()
             return True
+        hashes.append(digest)
         return False
 
     @staticmethod
@@ -263,8 +262,17 @@ class EventLogFileSource:
         payload.update(meta)
         return Record(source="eventlogfile", kind=item.event_type, payload=payload)
 
-    async def _emit(self, emit: Emit, batch: list[Record], position: Position) -> None:
+    async def _emit(
+        self,
+        emit: Emit,
+        batch: list[Record],
+        position: Position,
+        key: tuple[str, str] | None,
+        hashes: list[int],
+    ) -> None:
         await emit(batch, position)
+        if key is not None:
+            self._dedup.add(key, hashes)
         if batch:
             metrics.records_received.labels(source=self.name).inc(len(batch))
 
