@@ -23,10 +23,10 @@ RETRY_AFTER_CAP = 60.0
 _BODY_EXCERPT = 300
 
 
-class AuthRefusedError(RetryableError, AuthenticationError):
-    """Credentials were refused (401/403). Retryable on purpose: a revoked or rotated token pauses the sink
-    and keeps the backlog buffered instead of dead-lettering it (reference §0.4; Vector drops here and users
-    complain, vector#10870)."""
+class AuthRefusedError(AuthenticationError):
+    """Credentials were refused (401/403). Neither retryable nor permanent on purpose: delivery keeps the
+    batch and retries it with backoff while logging at ERROR, so a revoked or rotated token pauses the sink
+    with its backlog buffered instead of dead-lettering it (reference §0.4; Vector drops: vector#10870)."""
 
 
 class Outcome(StrEnum):
@@ -92,9 +92,7 @@ def raise_for(outcome: Outcome, response: Response, what: str) -> None:
     if outcome is Outcome.RETRY:
         raise RetryableError(detail, retry_after=parse_retry_after(response.headers.get("Retry-After")))
     if outcome is Outcome.AUTH:
-        raise AuthRefusedError(
-            f"{detail} (credentials refused; check the token)", retry_after=RETRY_AFTER_CAP
-        )
+        raise AuthRefusedError(f"{detail} (credentials refused; check the token)")
     if outcome is Outcome.TOO_LARGE:
         raise BatchTooLargeError(detail)
     raise PermanentError(detail)

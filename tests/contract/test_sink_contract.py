@@ -50,9 +50,9 @@ async def test_payload_too_large_asks_for_a_split(harness: SinkHarness) -> None:
 async def test_refused_credentials_pause_instead_of_dropping(harness: SinkHarness) -> None:
     needs(harness, "auth")
     harness.refuse_credentials()
-    with pytest.raises(RetryableError) as caught:
+    with pytest.raises(AuthenticationError) as caught:
         await harness.sink.send(harness.batch(2))
-    assert isinstance(caught.value, AuthenticationError)
+    assert not isinstance(caught.value, PermanentError)  # delivery keeps the batch and retries it
     assert harness.delivered_ids() == set()
 
 

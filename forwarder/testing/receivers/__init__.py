@@ -7,6 +7,7 @@ so tests count unique event ids. Start in-process (``async with HecReceiver() as
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -87,14 +88,23 @@ def decode_body(raw: bytes, encoding: str) -> bytes | None:
 class HttpReceiver:
     """Base of the HTTP receivers: an aiohttp app on 127.0.0.1, a fault script, and the accepted events."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, keep_events: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        keep_events: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.host, self.port = host, port
+        self.ssl_context = ssl_context  # serve HTTPS (and check client certificates if it requires them)
         self.keep_events = keep_events
         self.faults = FaultScript()
         self.max_request_bytes: int | None = None  # 413 above this many decoded bytes
         self.requests: list[RequestLog] = []
         self.events: list[dict[str, Any]] = []
         self.event_count = 0
+        self.batch_sizes: list[int] = []  # events per accepted request (or per ack), in order
         self._ids: dict[str, int] = {}
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -112,7 +122,8 @@ class HttpReceiver:
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:54321``."""
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     async def start(self) -> None:
         """Serve on a free port (``port=0``) and remember it."""
@@ -120,7 +131,7 @@ class HttpReceiver:
         app.add_routes([*self.routes(), web.get("/_receiver/stats", self._stats)])
         self._runner = web.AppRunner(app, access_log=None, auto_decompress=False)  # see wire bytes
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl_context)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
 
@@ -145,6 +156,7 @@ class HttpReceiver:
             if key is not None:
                 self._ids[key] = self._ids.get(key, 0) + 1
         self.event_count += len(events)
+        self.batch_sizes.append(len(events))
         if self.keep_events:
             self.events.extend(events)
         async with self._changed:

@@ -5,6 +5,7 @@ channels, indexer acknowledgement that can be late or never, health. Codes: refe
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -87,6 +88,8 @@ class HecReceiver(HttpReceiver):
         self.healthy = True
         self.channels: set[str] = set()
         self.ack_polls = 0
+        self.acks_held = False  # while True every ack stays false (then ``release_acks``)
+        self.ack_polled = asyncio.Event()  # set on every ack poll, for tests to synchronise on
         self._next_ack = 0
         self._drop_next = 0
         self._pending: dict[tuple[str, int], tuple[float | None, list[dict[str, Any]]]] = {}
@@ -106,6 +109,14 @@ class HecReceiver(HttpReceiver):
     def drop_acks(self, batches: int = 1) -> None:
         """The next ``batches`` accepted requests are never acknowledged and never indexed."""
         self._drop_next += batches
+
+    def hold_acks(self) -> None:
+        """Answer every ack poll with false until ``release_acks``: the batch waits "in the indexer"."""
+        self.acks_held = True
+
+    def release_acks(self) -> None:
+        """Let held acks turn true on their next poll (the events get indexed then)."""
+        self.acks_held = False
 
     def pending_acks(self) -> int:
         """Batches accepted but not yet acknowledged."""
@@ -170,6 +181,7 @@ class HecReceiver(HttpReceiver):
 
     async def _ack(self, request: web.Request) -> web.Response:
         self.ack_polls += 1
+        self.ack_polled.set()
         refused = self._auth_error(request)
         if refused is not None:
             return refused
@@ -189,7 +201,7 @@ class HecReceiver(HttpReceiver):
         if entry is None:
             return False
         ready_at, envelopes = entry
-        if ready_at is None or time.monotonic() < ready_at:
+        if ready_at is None or self.acks_held or time.monotonic() < ready_at:
             return False
         del self._pending[(channel, ack_id)]
         await self.accept(envelopes)
