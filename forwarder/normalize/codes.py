@@ -107,7 +107,7 @@ def tls_version(text: str) -> tuple[str, str] | None:
     return match.group(1).lower(), match.group(2)
 
 
-_TARGET_BY_ID = re.compile(r"(?:user|for) (?P<full>[^()]+?) \(UserID: \[(?P<id>\w+)\]\)")
+_TARGET_BY_ID = re.compile(r"\buser (?P<full>[^()]+?) \(UserID: \[(?P<id>\w+)\]\)")
 _TARGET_BY_NAME = re.compile(r"\bfor (?:user )?(?P<name>[^\s,@]+@[^\s,]+?)(?:[,.;:]|\s|$)")
 _TARGET_CREATED = re.compile(r"^Created new user (?P<full>.+?)\s*$")
 

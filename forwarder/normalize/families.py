@@ -13,6 +13,7 @@ from forwarder.normalize import hooks
 from forwarder.normalize.engine import Family, Finish, Table, pick, target
 from forwarder.normalize.values import (
     BadValue,
+    as_bool,
     as_int,
     as_str,
     elf_text,
@@ -41,6 +42,14 @@ def _url_text(value: Any) -> str | None:
 def _url_path(value: Any) -> str | None:
     text = _url_text(value)
     return text.split("?", 1)[0] if text and text.startswith("/") else None
+
+
+def _flag(value: Any) -> bool | str:
+    """ELF Boolean columns ("1"/"0"); a value outside that vocabulary is kept as text, not rejected."""
+    try:
+        return as_bool(value)
+    except BadValue:
+        return as_str(value)
 
 
 def _upper(value: Any) -> str:
@@ -126,6 +135,9 @@ ELF_TABLE: Table = {
     "LOGIN_TYPE": (),
     "USER_TYPE": (target("salesforce.user_type", as_str),),
     "SESSION_LEVEL": (target("salesforce.session_level", as_str),),
+    "SUCCESS": (target("salesforce.success", _flag),),
+    "USER_INITIATED_LOGOUT": (target("salesforce.user_initiated_logout", _flag),),
+    "IS_LONG_RUNNING_REQUEST": (target("salesforce.is_long_running_request", _flag),),
     **{name: (target("salesforce." + name.lower(), as_int),) for name in _ELF_NUMBERS},
 }
 ELF_PICKS = (

@@ -1,0 +1,141 @@
+"""Normalisation throughput: ELF Login rows and LoginEventStream payloads, ours vs a flat pydantic model.
+
+Baseline (issue 5): ``Model.model_validate`` of the raw record into a flat pydantic model with one field
+per column, i.e. the least a pydantic-based forwarder pays to merely type-check a record. Ours is
+``normalize_doc`` (the pipeline's path: ECS mapping, id hash, codes, raw copy). Interleaved rounds,
+medians; the last line is the JSON array of DESIGN.md's benchmark convention.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, create_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from forwarder.normalize import Rejected, normalize, normalize_doc
+from forwarder.records import Record
+
+N = 20_000
+ROUNDS = 5
+TARGET = 0.5
+STATUSES = ["LOGIN_NO_ERROR"] * 9 + ["LOGIN_ERROR_INVALID_PASSWORD"]
+
+
+def elf_login_rows(n: int, rng: random.Random) -> list[dict[str, Any]]:
+    """Rows shaped like the real 2022 Login column order (facts A6), typed as the ELF source types them."""
+    rows = []
+    for i in range(n):
+        ms = rng.randrange(1000)
+        sec = i % 60
+        rows.append({
+            "EVENT_TYPE": "Login", "TIMESTAMP": f"20261126{10 + i % 10:02d}{i % 60:02d}{sec:02d}.{ms:03d}",
+            "REQUEST_ID": f"4lGJ1R0ZSWVXwFl1c{i:05d}", "ORGANIZATION_ID": "00D5j000000VI3n",
+            "USER_ID": f"0055j000000u{i % 999:03d}", "RUN_TIME": rng.randrange(50, 400),
+            "CPU_TIME": rng.randrange(10, 100), "URI": "/index.jsp", "SESSION_KEY": "",
+            "LOGIN_KEY": f"NK2oPJrJze8t{i:04d}", "USER_TYPE": "Standard", "REQUEST_STATUS": "Success",
+            "DB_TOTAL_TIME": rng.randrange(10**7, 10**8), "LOGIN_TYPE": rng.choice("Aiz5"),
+            "BROWSER_TYPE": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0",
+            "API_TYPE": "", "API_VERSION": "9998.0", "USER_NAME": f"user{i % 999}@example.com",
+            "TLS_PROTOCOL": "TLSv1.2", "CIPHER_SUITE": "ECDHE-RSA-AES256-GCM-SHA384",
+            "AUTHENTICATION_METHOD_REFERENCE": "",
+            "TIMESTAMP_DERIVED": f"2026-11-26T{10 + i % 10:02d}:{i % 60:02d}:{sec:02d}.{ms:03d}Z",
+            "USER_ID_DERIVED": f"0055j000000u{i % 999:03d}AAQ", "CLIENT_IP": f"203.0.113.{i % 250}",
+            "URI_ID_DERIVED": "", "LOGIN_STATUS": rng.choice(STATUSES),
+            "SOURCE_IP": f"203.0.113.{i % 250}",
+            "_LogFileId": "0AT5j000000001", "_LogDate": "2026-11-26T10:00:00.000+0000", "_Interval": "Hourly",
+            "_Sequence": 1,
+        })  # fmt: skip
+    return rows
+
+
+def stream_payloads(n: int, rng: random.Random) -> list[dict[str, Any]]:
+    """LoginEventStream payloads with the field set of a real capture (facts B2/B3)."""
+    out = []
+    for i in range(n):
+        out.append({  # noqa: PERF401 - one literal per row reads better than a comprehension
+            "EventDate": f"2026-11-26T10:{i % 60:02d}:{i % 60:02d}.{i % 1000:03d}Z", "AuthServiceId": None,
+            "CountryIso": "IN", "Platform": "Mac OSX", "EvaluationTime": 0.0,
+            "CipherSuite": "ECDHE-RSA-AES256-GCM-SHA384", "PostalCode": "395007", "ClientVersion": "N/A",
+            "LoginGeoId": "04F5j00000FadrI", "LoginUrl": "login.salesforce.com",
+            "LoginHistoryId": "0Ya5j00000GLxCdCAL", "CreatedById": "0055j000000q9s7AAA",
+            "SessionKey": "vMASKIU6AxEr+Op5", "ApiType": "N/A", "AuthMethodReference": None,
+            "LoginType": "Remote Access 2.0", "PolicyOutcome": None,
+            "Status": "Success" if rng.random() < 0.9 else "Invalid Password", "AdditionalInfo": "{}",
+            "ApiVersion": "N/A", "EventIdentifier": f"06af6d92-1167-467d-a826-{i:012d}",
+            "RelatedEventIdentifier": None, "LoginLatitude": 21.1888, "City": "Surat", "Subdivision": "GJ",
+            "SourceIp": f"198.51.100.{i % 250}", "Username": f"user{i % 999}@example.com",
+            "UserId": f"0055j000000u{i % 999:03d}AAQ", "CreatedDate": "2026-11-26T10:00:30Z", "Country": "IN",
+            "LoginLongitude": 72.8293, "TlsProtocol": "TLS 1.2", "LoginKey": "o3vhFaSRBb0OzpCl",
+            "Application": "Browser", "UserType": "Standard", "PolicyId": None, "HttpMethod": "POST",
+            "SessionLevel": "STANDARD", "Browser": "Chrome 120",
+            "_replayId": 1000 + i, "_channel": "/event/LoginEventStream",
+        })  # fmt: skip
+    return out
+
+
+def flat_model(sample: dict[str, Any]) -> type[BaseModel]:
+    """One optional field per column, typed like the sample value (str/int/float), like a generated model."""
+    fields: dict[str, Any] = {}
+    for key, value in sample.items():
+        kind = type(value) if value is not None else str
+        fields[key.lstrip("_") or "field"] = (kind | None, None)
+    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        "Flat", __config__=ConfigDict(extra="ignore"), **fields
+    )
+    return model
+
+
+def _rate(fn: Callable[[Any], Any], items: list[Any]) -> float:
+    start = time.perf_counter()
+    for item in items:
+        fn(item)
+    return len(items) / (time.perf_counter() - start)
+
+
+def measure(name: str, records: list[Record], ours: Callable[[Record], Any]) -> dict[str, Any]:
+    model = flat_model({k.lstrip("_"): v for k, v in records[0].payload.items()})
+    flat_inputs = [{k.lstrip("_"): v for k, v in r.payload.items()} for r in records]
+    for record in records[:100]:
+        assert not isinstance(ours(record), Rejected)
+    ours_runs, base_runs = [], []
+    for _ in range(ROUNDS):  # interleaved: a noisy neighbour hits both sides alike
+        ours_runs.append(_rate(ours, records))
+        base_runs.append(_rate(model.model_validate, flat_inputs))
+    ours_rate, base_rate = statistics.median(ours_runs), statistics.median(base_runs)
+    return {
+        "name": name, "unit": "events/s", "ours": round(ours_rate), "baseline": round(base_rate),
+        "ratio": round(ours_rate / base_rate, 3), "target": TARGET,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "events": len(records), "rounds": ROUNDS,
+    }  # fmt: skip
+
+
+def main() -> None:
+    rng = random.Random(5)
+    elf = [Record("eventlogfile", "Login", row) for row in elf_login_rows(N, rng)]
+    stream = [Record("streaming", "LoginEventStream", p) for p in stream_payloads(N, rng)]
+    results = [
+        measure("normalize_doc_elf_login", elf, normalize_doc),
+        measure("normalize_doc_login_event_stream", stream, normalize_doc),
+        measure("normalize_model_elf_login", elf[: N // 4], normalize),
+    ]
+    for result in results:
+        print(
+            f"{result['name']}: ours {result['ours']}/s, baseline {result['baseline']}/s, "
+            f"ratio {result['ratio']}"
+        )
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
