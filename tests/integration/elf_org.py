@@ -48,6 +48,7 @@ class FakeOrg:
     hidden: set[str] = field(default_factory=set)
     file_faults: dict[str, list[str]] = field(default_factory=dict)  # "503", "404", "404!" forever, "reset"
     query_faults: list[str] = field(default_factory=list)  # "limit", "html", "empty", "[]", "noid", "503"
+    more_faults: list[str] = field(default_factory=list)  # same, for queryMore
     no_interval_field: bool = False
     downloads: list[str] = field(default_factory=list)
     queries: list[str] = field(default_factory=list)
@@ -78,6 +79,15 @@ class FakeOrg:
             "LogFile": f"/services/data/{V}/sobjects/EventLogFile/{ident}/LogFile",
         })
         self.bodies[ident] = csv_body(header, rows)
+
+    def add_audit(self, ident: str, created: datetime, action: str = "PermSetAssign") -> None:
+        self.audit.append({
+            "attributes": {"type": "SetupAuditTrail", "url": f"/services/data/{V}/sobjects/SetupAuditTrail/{ident}"},
+            "Id": ident, "Action": action, "Section": "Manage Users", "Display": f"did {action}",
+            "CreatedDate": sf_time(created), "CreatedById": "005000000000001AAA",
+            "CreatedBy": {"attributes": {"type": "User"}, "Username": "admin@example.com", "Name": "Ad Min"},
+            "DelegateUser": None, "ResponsibleNamespacePrefix": None, "CreatedByContext": None,
+        })
 
     # --- query ------------------------------------------------------------------------------------------
 
@@ -115,6 +125,8 @@ class FakeOrg:
 
     async def query_more(self, request: web.Request) -> web.Response:
         self.longest_uri = max(self.longest_uri, len(str(request.url)))
+        if self.more_faults:
+            return _fault_answer(self.more_faults.pop(0))
         locator, offset = request.match_info["locator"].rsplit("-", 1)
         return self._page(self._cursors[locator], int(locator[3:]), int(offset))
 
