@@ -1,0 +1,252 @@
+"""The ``Simulator``: one aiohttp server that is both login URL and instance URL of a seeded org."""
+
+from __future__ import annotations
+
+import ssl
+import tempfile
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from forwarder.testing.simulator import keys
+from forwarder.testing.simulator.cometd import CometdServer, EventBus
+from forwarder.testing.simulator.eventlogfile import LogFile
+from forwarder.testing.simulator.faults import Faults
+from forwarder.testing.simulator.oauth import Identity, OAuth
+from forwarder.testing.simulator.org import OrgData
+from forwarder.testing.simulator.rest import Rest
+from forwarder.testing.simulator.traffic import DEFAULT_START, Activity, Traffic, iter_all
+
+log = structlog.get_logger()
+
+CLIENT_ID = "3MVG9sfforwarderSimulatorConsumerKey.0000000000000000000000000000000000000000000"
+CLIENT_SECRET = "SIMULATOR0000000000000000000000000000000000000000000000000000000000"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Simulator:
+    """``async with Simulator(seed=1) as org:`` serves a seeded org on 127.0.0.1 (a free port by default).
+
+    At start it generates ``activities`` of traffic (plus the attacks for ``scenario="attacks"``), files
+    their EventLogFile rows, stores their SOQL records and publishes their stream events to the CometD bus.
+    """
+
+    def __init__(
+        self,
+        seed: int = 1,
+        scenario: str = "baseline",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: bool = False,
+        token_lifetime: timedelta = timedelta(hours=2),
+        api_limit: int = 100_000,
+        hourly: bool = True,
+        page_size: int = 2000,
+        connect_timeout: float = 110.0,
+        activities: int = 200,
+        start: datetime = DEFAULT_START,
+        clock: Callable[[], datetime] = _utcnow,
+        key_dir: Path | None = None,
+    ) -> None:
+        if scenario not in ("baseline", "attacks"):
+            raise ValueError(f"unknown scenario {scenario!r}: baseline | attacks")
+        self.seed, self.scenario, self.host, self.port, self.tls = seed, scenario, host, port, tls
+        self.clock = clock
+        self.traffic = Traffic(seed, start=start)
+        self.data = OrgData(self.traffic, hourly=hourly)
+        self.faults = Faults(target=self, clock=clock)
+        self.bus = EventBus(clock=clock, seed=seed)
+        self._key_dir_arg = key_dir
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.token_lifetime, self.api_limit, self.page_size = token_lifetime, api_limit, page_size
+        self.connect_timeout, self.activity_count = connect_timeout, activities
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+
+    # --- lifecycle -----------------------------------------------------------------------------------------
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        key_dir = self._key_dir_arg
+        if key_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="sf-simulator-")
+            key_dir = Path(self._tmp.name)
+        self.keys = keys.generate(key_dir, self.host)
+        user = self.traffic.users[1]
+        self.identity = Identity(
+            self.traffic.org_id, user.id, user.username, CLIENT_ID, CLIENT_SECRET, self.keys.public_key_pem
+        )
+        self.oauth = OAuth(self.identity, self.faults, token_lifetime=self.token_lifetime, clock=self.clock)
+        self.rest = Rest(
+            self.data,
+            self.oauth,
+            self.faults,
+            api_limit=self.api_limit,
+            page_size=self.page_size,
+        )
+        self.cometd = CometdServer(self.bus, self.oauth.check, connect_timeout=self.connect_timeout)
+        self.add_activities(iter_all(self.traffic, self.scenario, self.activity_count))
+        await self._serve()
+        log.info("simulator_started", base_url=self.base_url, seed=self.seed, scenario=self.scenario)
+
+    async def _serve(self) -> None:
+        app = web.Application()
+        app.router.add_post("/services/oauth2/token", self.oauth.handle)
+        app.router.add_post("/_sim/faults", self.faults.admin)
+        self.rest.add_routes(app)
+        self.cometd.add_routes(app)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        context = None
+        if self.tls:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.keys.cert_path, self.keys.private_key_path)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=context)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.base_url = f"{'https' if self.tls else 'http'}://{self.host}:{port}"
+        self.oauth.base_url = self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    # --- credentials ---------------------------------------------------------------------------------------
+    @property
+    def client_id(self) -> str:
+        return CLIENT_ID
+
+    @property
+    def client_secret(self) -> str:
+        return CLIENT_SECRET
+
+    @property
+    def username(self) -> str:
+        return self.identity.username
+
+    @property
+    def private_key_path(self) -> Path:
+        return self.keys.private_key_path
+
+    @property
+    def cert_path(self) -> Path:
+        """Self-signed certificate: the JWT signing cert, and the CA file to trust with ``tls=True``."""
+        return self.keys.cert_path
+
+    @property
+    def refresh_token(self) -> str:
+        return self.oauth.refresh_token
+
+    @property
+    def org_id(self) -> str:
+        return self.traffic.org_id
+
+    # --- data access ---------------------------------------------------------------------------------------
+    @property
+    def activities(self) -> list[Activity]:
+        """Ground truth: every activity the org has seen, in generation order."""
+        return self.data.activities
+
+    @property
+    def log_files(self) -> dict[str, LogFile]:
+        return self.data.log_files
+
+    def publish(self, channel: str, payload: dict[str, Any]) -> int:
+        """Publish to the CometD bus (``/event/LoginEventStream``...); returns the replay id."""
+        return self.bus.publish(channel, payload)
+
+    def add_activities(
+        self, activities: Iterable[Activity], *, publish: bool = True, log_files: bool = True
+    ) -> list[Activity]:
+        """Add traffic: SOQL records now, stream events published, ELF rows filed (hourly and daily)."""
+        added = self.data.add_activities(activities)
+        if publish:
+            for activity in added:
+                if activity.channel and activity.payload is not None:
+                    self.bus.publish(activity.channel, activity.payload)
+        if log_files:
+            self.data.build_log_files(added)
+        return added
+
+    def add_log_file(
+        self,
+        event_type: str,
+        rows: Iterable[dict[str, str]] | int,
+        *,
+        log_date: datetime,
+        interval: str = "Hourly",
+        sequence: int | None = None,
+        created_date: datetime | None = None,
+    ) -> LogFile:
+        """A file of the given rows, or of ``rows`` generated unique rows (any size, streamed)."""
+        return self.data.add_log_file(
+            event_type,
+            rows,
+            log_date=log_date,
+            interval=interval,
+            sequence=sequence,
+            created_date=created_date,
+        )
+
+    def add_audit_trail(self, action: str, section: str, display: str, **kw: Any) -> dict[str, Any]:
+        return self.data.add_audit_trail(action, section, display, **kw)
+
+    def stream_events(self, channel: str | None = None) -> list[Activity]:
+        return [a for a in self.activities if a.channel and (channel is None or a.channel == channel)]
+
+    # --- FaultTarget ---------------------------------------------------------------------------------------
+    def expire_sessions(self) -> None:
+        self.oauth.expire_all()
+
+    def forget_cometd_clients(self) -> None:
+        self.cometd.forget_clients()
+
+    def set_hourly_entitlement(self, enabled: bool) -> None:
+        self.data.hourly = enabled
+
+    def late_hourly_file(self, event_type: str, rows: int) -> str:
+        """Rows that arrive late for the last filed hour: a re-issue with Sequence + 1 and only those rows."""
+        hours = [
+            f.log_date
+            for f in self.log_files.values()
+            if f.event_type == event_type and f.interval == "Hourly"
+        ]
+        if not hours:
+            raise ValueError(f"no hourly {event_type} file to re-issue")
+        hour = max(hours)
+        makers: dict[str, Callable[..., Activity]] = {
+            "Login": self.traffic.login,
+            "API": self.traffic.api_query,
+            "URI": self.traffic.uri,
+        }
+        maker = makers.get(event_type, self.traffic.login)
+        late = [maker(at=hour + timedelta(minutes=50, seconds=i)) for i in range(rows)]
+        late = [
+            Activity(a.kind, a.at, a.user, elf={event_type: a.elf[event_type]}, scenario="late") for a in late
+        ]
+        self.data.add_activities(late)
+        was = self.data.hourly
+        self.data.hourly = True
+        made = self.data.build_log_files(late, late=True)
+        self.data.hourly = was
+        return made[0].id
