@@ -176,7 +176,8 @@ class StreamingSource:
             self._log.warning(
                 "stream_replay_id_stale", channel=channel, stored_replay_id=replay, resume="earliest_retained"
             )
-            result = await client.subscribe(channel, REPLAY_ALL)
+            replay = REPLAY_ALL
+            result = await client.subscribe(channel, replay)
         if result.kind is not ReplyKind.OK:
             metrics.source_errors.labels(self.name, "subscribe").inc()
             self._log.warning(

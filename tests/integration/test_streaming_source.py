@@ -371,3 +371,15 @@ async def test_a_token_endpoint_failure_is_retried(org: Org) -> None:
         await journal.wait_for(2)
     assert journal.ids() == ids
     assert failures == []
+
+
+async def test_latest_resubscribes_from_the_earliest_when_no_event_was_stored_yet(org: Org) -> None:
+    journal = Journal()
+    async with running(org.source(replay="latest"), journal):
+        await until(lambda: len(org.requests("/meta/connect")) >= 1, org.server)
+        org.server.malformed_responses("html", count=3)  # an outage before the first event
+        org.server.forget_clients()
+        during = org.publish(2)
+        await journal.wait_for(2)
+    assert journal.ids() == during  # -1 again would have skipped them
+    assert [m["ext"]["replay"][LOGIN] for m in org.requests("/meta/subscribe")] == [-1, -2]
