@@ -108,7 +108,7 @@ def tls_version(text: str) -> tuple[str, str] | None:
 
 
 _TARGET_BY_ID = re.compile(r"\buser (?P<full>[^()]+?) \(UserID: \[(?P<id>\w+)\]\)")
-_TARGET_BY_NAME = re.compile(r"\bfor (?:user )?(?P<name>[^\s,@]+@[^\s,]+?)(?:[,.;:]|\s|$)")
+_TARGET_BY_NAME = re.compile(r"\bfor (?:user )?(?P<name>[^\s,@]+@[^\s,;]+)")
 _TARGET_CREATED = re.compile(r"^Created new user (?P<full>.+?)\s*$")
 
 
@@ -124,7 +124,7 @@ def audit_target(display: str) -> dict[str, str]:
         return {"id": match.group("id"), "full_name": match.group("full").strip()}
     match = _TARGET_BY_NAME.search(display) or _TARGET_BY_NAME.search(display.replace("For ", "for ", 1))
     if match:
-        return {"name": match.group("name")}
+        return {"name": match.group("name").rstrip(".:")}
     match = _TARGET_CREATED.match(display)
     if match:
         return {"full_name": match.group("full")}

@@ -16,6 +16,7 @@ class BadValue(Exception):
     """A field value that cannot be read as its documented type."""
 
 
+_INT64 = 2**63
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 
 
@@ -56,16 +57,17 @@ def as_int(value: Any) -> int:
     if isinstance(value, bool):
         raise BadValue("expected a number, got a boolean")
     if isinstance(value, int):
-        return value
-    if isinstance(value, float | str):
+        number: int | float = value
+    elif isinstance(value, float | str):
         try:
             number = float(value)
         except ValueError:
             raise BadValue("expected a number") from None
-        if number != number or number in (float("inf"), float("-inf")):
-            raise BadValue("expected a finite number")
-        return int(number)
-    raise BadValue(f"expected a number, got {type(value).__name__}")
+    else:
+        raise BadValue(f"expected a number, got {type(value).__name__}")
+    if number != number or not -_INT64 <= number < _INT64:  # JSON/SIEM long range; NaN fails too
+        raise BadValue("number out of range")
+    return int(number)
 
 
 def as_float(value: Any) -> float:
