@@ -244,6 +244,10 @@ class Authenticator:
                 self._fetched_at = self._clock()
             return self._current
 
+    @property
+    def config(self) -> SalesforceConfig:
+        return self._config
+
     def invalidate(self, access_token: str) -> None:
         """Forget ``access_token`` after a 401; the next ``session()`` fetches a new one.
 

@@ -123,13 +123,14 @@ class RestClient:
         http: aiohttp.ClientSession,
         api_version: str,
         *,
-        budget_share: float = 1.0,
+        budget_share: float | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._auth = auth
         self._http = http
         self.api_version = api_version
-        self.budget_share = budget_share
+        # Default: the share configured with the org (SalesforceConfig.api_budget_share).
+        self.budget_share = auth.config.api_budget_share if budget_share is None else budget_share
         self.usage: ApiUsage | None = None
         self.requests = 0
         self._sleep = sleep

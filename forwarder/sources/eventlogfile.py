@@ -273,8 +273,6 @@ class EventLogFileSource:
         await emit(batch, position)
         if key is not None:
             self._dedup.add(key, hashes)
-        if batch:
-            metrics.records_received.labels(source=self.name).inc(len(batch))
 
     def _check_schema(self, item: LogFile) -> None:
         previous = self._require_state().note_schema(item)
