@@ -62,7 +62,7 @@ def is_sd_name(name: str) -> bool:
 
 
 def is_sd_id(sd_id: str) -> bool:
-    """A private SD-ID is ``name@<private enterprise number>`` (RFC 5424 §6.3.2, §7.2.2); IANA-registered
+    """A private SD-ID is ``name@<private enterprise number>`` (RFC 5424 §6.3.2); IANA-registered
     ones have no ``@`` and are not ours to use, so we require the enterprise form."""
     name, at, number = sd_id.partition("@")
     return is_sd_name(sd_id) and bool(name) and at == "@" and number.isdigit() and "@" not in number
