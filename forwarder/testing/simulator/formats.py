@@ -13,6 +13,9 @@ from datetime import UTC, datetime
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _URLSAFE = _BASE62 + "-_"
+BASE64 = (
+    _BASE62 + "+/"
+)  # LOGIN_KEY / SESSION_KEY alphabet: real values "NK2oPJrJze8tH+vC", "/b1/CZnHg6WXplkT"
 
 
 def id18(id15: str) -> str:
@@ -38,7 +41,7 @@ def new_id18(rng: random.Random, prefix: str, pod: str = "5j0") -> str:
 
 
 def token(rng: random.Random, length: int, alphabet: str = _URLSAFE) -> str:
-    """Opaque keys: LOGIN_KEY / SESSION_KEY (16 chars), REQUEST_ID (22 chars, base64url-like)."""
+    """Opaque ids; REQUEST_ID is 22 base64url chars ("4fDkD4xoOfMXKFl1cJOo_V", real Beats row)."""
     return "".join(rng.choice(alphabet) for _ in range(length))
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from forwarder.testing.simulator import formats as fmt
 from forwarder.testing.simulator.eventlogfile import GeneratedRows, LogFile, StoredRows
 from forwarder.testing.simulator.schemas import field_names, field_names_header, field_types_header
-from forwarder.testing.simulator.traffic import CHANNELS, Activity, Traffic
+from forwarder.testing.simulator.traffic import BIG_OBJECT_ID, CHANNELS, Activity, Traffic
 
 _STANDARD = (
     "Id",
@@ -99,7 +99,6 @@ _STREAM_BASE = (
 )
 #: Relationship name -> (target object, foreign key field) for nested results.
 RELATIONSHIPS = {"CreatedBy": ("User", "CreatedById")}
-BIG_OBJECT_ID = "000000000000000AAA"  # storage big objects carry a placeholder Id (AppOmni LoginEvent row)
 
 
 class OrgData:

@@ -8,6 +8,7 @@ the same login normalises alike. Usable without HTTP: ``Traffic(seed).login()``.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from forwarder.testing.simulator.people import (
 )
 from forwarder.testing.simulator.schemas import COLUMNS
 
+BIG_OBJECT_ID = "000000000000000AAA"  # storage big objects carry a placeholder Id (AppOmni LoginEvent row)
 DEFAULT_START = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
 #: RTEM stream channel -> storage object (Platform Events Dev Guide v67 "Real-Time Event Monitoring
@@ -166,8 +168,8 @@ class Traffic:
     def _new_session(self, user: User, place: Place | None, ip: str | None) -> _Session:
         place = place or user.home
         return _Session(
-            fmt.token(self.rng, 16),
-            fmt.token(self.rng, 16),
+            fmt.token(self.rng, 16, fmt.BASE64),
+            fmt.token(self.rng, 16, fmt.BASE64),
             ip or place.ip(self.rng),
             place,
             self.rng.choice(BROWSERS),
@@ -272,8 +274,8 @@ class Traffic:
         payload = self._stream(
             ctx,
             AdditionalInfo="{}",
-            ApiType="N/A",
-            ApiVersion="N/A",
+            ApiType="SOAP Partner" if api and status != "Success" else "N/A",
+            ApiVersion="62.0" if api and status != "Success" else "N/A",
             Application="Browser" if not api else "sf-forwarder integration",
             AuthMethodReference=None,
             AuthServiceId=None,
@@ -313,6 +315,8 @@ class Traffic:
             CIPHER_SUITE="ECDHE-RSA-AES256-GCM-SHA384",
             LOGIN_STATUS=LOGIN_STATUS_CODES.get(status, "LOGIN_ERROR_INVALID_PASSWORD"),
             SOURCE_IP=session.ip,
+            # OAuth token logins record the literal "Salesforce.com IP" (Login Event Type v67; AppOmni row)
+            CLIENT_IP="Salesforce.com IP" if api else session.ip,
         )
         history = {
             "Id": history_id,
@@ -594,6 +598,15 @@ class Traffic:
             UserType="Standard",
             PreviousPageUrl="/lightning/page/home",
             PageStartTime=fmt.stream_datetime(ctx.at),
+            DeviceModel=None,
+            DeviceSessionId=fmt.token(self.rng, 40, "0123456789abcdef"),
+            OsVersion={"Windows 10": "10", "Mac OSX": "10.15.7"}.get(ctx.session.browser[2]),
+            PreviousPageAppName="LightningSales",
+            PreviousPageEntityId=None,
+            PreviousPageEntityType=None,
+            SdkAppType=None,
+            SdkAppVersion=None,
+            SdkVersion=None,
         )
         elf = self._elf(
             ctx,
@@ -621,6 +634,9 @@ class Traffic:
             RecordId=fmt.id18(record),
             Referrer="https://acme.my.salesforce.com/001/o",
             UserType="Standard",
+            Message=None,
+            Name="Acme Corporation",
+            OperationStatus="Success",
         )
         elf = self._elf(
             ctx,
@@ -654,6 +670,7 @@ class Traffic:
             RowsProcessed=25.0,
             Scope="Everything",
             Sequence=1,
+            LoginHistoryId=fmt.new_id18(self.rng, "0Ya"),
         )
         return self._activity("list_view", ctx, "ListViewEventStream", payload)
 
@@ -675,6 +692,7 @@ class Traffic:
             QueriedEntities=entity,
             RowsProcessed=float(rows),
             Records=None,
+            LoginHistoryId=fmt.new_id18(self.rng, "0Ya"),
         )
         # MESSAGE is a value Salesforce itself wraps in quotes: tripled in the CSV (sample_data2.csv)
         elf = self._elf(
@@ -923,7 +941,7 @@ class Traffic:
     def _password_spray(self) -> list[Activity]:
         ip = ATTACKER_PLACES[1].ip(self.rng)
         return [
-            self.login(u, status="Invalid Password", place=ATTACKER_PLACES[1], ip=ip)
+            self.login(u, status="Invalid Password", place=ATTACKER_PLACES[1], ip=ip, api=True)
             for u in self.users[2:14]
         ]
 
@@ -991,11 +1009,14 @@ def _csv_value(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+_STREAM_DATETIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
 def storage_record(payload: dict[str, Any]) -> dict[str, Any]:
     """RTEM storage-object record: the stream fields with REST datetimes (``+0000``, facts B3)."""
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"Id": BIG_OBJECT_ID}
     for key, value in payload.items():
-        if key in ("EventDate", "CreatedDate") and isinstance(value, str):
+        if isinstance(value, str) and _STREAM_DATETIME.fullmatch(value):
             value = fmt.rest_datetime(fmt.parse_datetime(value))
         out[key] = value
     return out
