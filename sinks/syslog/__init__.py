@@ -43,6 +43,8 @@ SD_VALUE_MAX = 256
 #: Default size limits: RFC 5426 §3.2 (UDP: every receiver SHOULD take 2048 octets) and RFC 5425 §4.3.1
 #: (TLS: SHOULD take 8192, also rsyslog's default maxMessageSize). Larger limits must match the receiver.
 UDP_DEFAULT_MAX, STREAM_DEFAULT_MAX = 2048, 8192
+#: The largest UDP payload over IPv4 (65535 - 8 byte UDP header - 20 byte IP header).
+UDP_PAYLOAD_MAX = 65_507
 
 
 class SyslogConfig(SinkConfig):
@@ -121,9 +123,11 @@ class SyslogConfig(SinkConfig):
         return value
 
     @model_validator(mode="after")
-    def _tls_only_for_tls(self) -> SyslogConfig:
+    def _fits_the_transport(self) -> SyslogConfig:
         if self.tls.cert_file and not self.address.startswith("tls://"):
             raise ValueError("tls.cert_file is set but the address is not tls://")
+        if self.address.startswith("udp://") and (self.max_message_bytes or 0) > UDP_PAYLOAD_MAX:
+            raise ValueError(f"max_message_bytes: a UDP datagram carries at most {UDP_PAYLOAD_MAX} bytes")
         return self
 
     @property
@@ -211,7 +215,7 @@ class SyslogSink:
     def _body(self, event: EventDoc, now: datetime) -> bytes:
         if self.config.message == "cef":
             cef = encode_cef(event, self.config.cef_vendor, self.config.cef_product, __version__, now)
-            return cef.encode("utf-8")
+            return cef.encode("utf-8", "replace")  # a lone surrogate must not make the event unsendable
         try:
             # No BOM: RFC 5424 allows MSG-ANY, and rsyslog keeps a BOM inside the message (reference §4.1).
             return orjson.dumps(event)
@@ -227,7 +231,7 @@ class SyslogSink:
             ).encode()
         msgid = get_path(event, "event.dataset") or r.NILVALUE
         header = r.rfc5424_header(prival, moment, self._hostname, self.config.app_name, self._procid, msgid)
-        return f"{header} {self._structured_data(event, truncated)}".encode()
+        return f"{header} {self._structured_data(event, truncated)}".encode("utf-8", "replace")
 
     def _structured_data(self, event: EventDoc, truncated: tuple[str, int] | None) -> str:
         params = [

@@ -106,16 +106,20 @@ class StreamTransport:
         self._write_timeout = write_timeout
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        # One connection carries one batch at a time, even with `concurrency` > 1: batches never interleave
+        # and a failed connection is replaced once, not by every sender at the same moment.
+        self._lock = asyncio.Lock()
 
     async def write(self, frames: Sequence[bytes]) -> None:
-        writer = await self._connection()
-        try:
-            writer.write(b"".join(frames))
-            async with asyncio.timeout(self._write_timeout):
-                await writer.drain()
-        except OSError as exc:  # reset, broken pipe, timeout (TimeoutError is an OSError)
-            await self._abort()
-            raise RetryableError(f"syslog write to {self._endpoint} failed: {_reason(exc)}") from None
+        async with self._lock:
+            writer = await self._connection()
+            try:
+                writer.write(b"".join(frames))
+                async with asyncio.timeout(self._write_timeout):
+                    await writer.drain()
+            except OSError as exc:  # reset, broken pipe, timeout (TimeoutError is an OSError)
+                await self._abort()
+                raise RetryableError(f"syslog write to {self._endpoint} failed: {_reason(exc)}") from None
 
     async def probe(self) -> None:
         reader, writer = await self._open()
@@ -126,9 +130,10 @@ class StreamTransport:
             await _close_quietly(writer)
 
     async def close(self) -> None:
-        writer, self._reader, self._writer = self._writer, None, None
-        if writer is not None:
-            await _close_quietly(writer)
+        async with self._lock:
+            writer, self._reader, self._writer = self._writer, None, None
+            if writer is not None:
+                await _close_quietly(writer)
 
     async def _connection(self) -> asyncio.StreamWriter:
         # A peer that closed its side (restart, idle timeout) is noticed here, before the write, because

@@ -130,6 +130,7 @@ def test_facility_accepts_names_and_numbers() -> None:
         {"sd_params": {"bad name": "event.id"}},
         {"tls": {"cert_file": "/tmp/c.pem"}},  # client certificate on a plain TCP address
         {"max_message_bytes": 100},
+        {"address": "udp://127.0.0.1:514", "max_message_bytes": 70_000},  # beyond a UDP datagram
     ],
 )
 def test_rejects_invalid_config(fields: dict[str, Any]) -> None:
@@ -297,3 +298,10 @@ def test_messages_within_the_limit_are_untouched() -> None:
     parsed = parse_message(make_sink().message(event), "tcp")
     assert "truncated" not in parsed.structured_data["sfforwarder@32473"]
     assert orjson.loads(parsed.msg) == event
+
+
+def test_text_that_is_not_valid_unicode_cannot_make_a_cef_event_unsendable() -> None:
+    event = sample_event(1)
+    event["user"]["name"] = "bad \ud800 surrogate"
+    message = make_sink(message="cef").message(event)
+    assert b"suser=bad ? surrogate" in message

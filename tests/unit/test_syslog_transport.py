@@ -3,6 +3,7 @@ UDP datagrams, failures classified as retryable, and a reconnect on the next sen
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from typing import Any
 
@@ -124,3 +125,17 @@ async def test_close_is_idempotent_and_a_closed_sink_reconnects_on_send() -> Non
         await sink.send([sink.encode(sample_event(2))])
         await receiver.wait_for(2)
         await sink.close()
+
+
+async def test_concurrent_sends_share_one_connection_without_interleaving() -> None:
+    async with SyslogReceiver(udp_port=None) as receiver:
+        sink = make_sink(receiver.tcp_address)
+        batches = [[sink.encode(sample_event(b * 100 + i, pad=3000)) for i in range(100)] for b in range(4)]
+        async with asyncio.TaskGroup() as group:
+            for batch in batches:
+                group.create_task(sink.send(batch))
+        messages = await receiver.wait_for(400)
+        await sink.close()
+    assert receiver.connections == 1
+    assert receiver.unique_ids() == {f"evt-{n:08d}" for n in range(400)}
+    assert all(m.msgid == "salesforce.login" for m in messages)  # every frame parsed whole
