@@ -383,3 +383,20 @@ async def test_latest_resubscribes_from_the_earliest_when_no_event_was_stored_ye
         await journal.wait_for(2)
     assert journal.ids() == during  # -1 again would have skipped them
     assert [m["ext"]["replay"][LOGIN] for m in org.requests("/meta/subscribe")] == [-1, -2]
+
+
+async def test_stale_replay_on_the_automatic_resubscribe_is_not_lost_silently(org: Org) -> None:
+    # The aiocometd-family defect (docs/streaming.md): a rejected re-subscribe drops the channel quietly.
+    journal = Journal()
+    gaps = metric("forwarder_stream_replay_gaps_total", channel=LOGIN)
+    async with running(org.source(replay="earliest"), journal):
+        before = org.publish(3)
+        await journal.wait_for(3)
+        org.clock.now += timedelta(hours=73)  # the stored id falls out of retention during an outage
+        after = org.publish(2)
+        org.server.forget_clients()
+        await journal.wait_for(5)
+        assert LOGIN in journal.records[-1].payload["_channel"]
+    assert journal.ids() == before + after
+    assert metric("forwarder_stream_replay_gaps_total", channel=LOGIN) == gaps + 1
+    assert [m["ext"]["replay"][LOGIN] for m in org.requests("/meta/subscribe")] == [-2, before[-1], -2]

@@ -143,10 +143,12 @@ class EventBus:
         return self._channels[channel].purged_max
 
     def is_valid(self, channel: str, replay_id: int) -> bool:
-        """An id is usable while no event after it has been purged and it was issued on this bus."""
+        """An id is usable while the event it names is retained: a quiet channel's last id goes stale
+        after the retention window too (the known "replayId invalid" of channels idle for days)."""
         self._purge(channel)
         chan = self._channels[channel]
-        return chan.purged_max <= replay_id <= chan.last_id
+        oldest = chan.events[0].replay_id if chan.events else chan.last_id + 1
+        return oldest <= replay_id <= chan.last_id
 
     def after(self, channel: str, cursor: int, limit: int) -> list[Message]:
         self._purge(channel)
