@@ -81,6 +81,7 @@ class ElfState:
 
     start: datetime
     interval: str
+    until: datetime | None = None  # backfills: LogDate before this; the daemon: open-ended
     hourly_field: bool = True
     watermark: datetime | None = None
     done: dict[str, str] = field(default_factory=dict)
@@ -94,9 +95,10 @@ class ElfState:
         if not position:
             day = config.start or now.astimezone(UTC).date()
             return cls(start=datetime.combine(day, time(), UTC), interval=config.interval)
-        mark = position.get("watermark")
+        mark, until = position.get("watermark"), position.get("until")
         return cls(
             start=parse_sf_datetime(position["start"]),
+            until=parse_sf_datetime(until) if until else None,
             interval=position.get("interval", config.interval),
             hourly_field=position.get("hourly_field", True),
             watermark=parse_sf_datetime(mark) if mark else None,
@@ -111,6 +113,7 @@ class ElfState:
         return {
             "v": 1,
             "start": soql_datetime(self.start),
+            "until": soql_datetime(self.until) if self.until else None,
             "interval": self.interval,
             "hourly_field": self.hourly_field,
             "watermark": soql_datetime(self.watermark) if self.watermark else None,
@@ -135,6 +138,8 @@ class ElfState:
             f"CreatedDate >= {soql_datetime(self.floor(config))}",
             f"LogDate >= {soql_datetime(self.start)}",
         ]
+        if self.until is not None:
+            where.append(f"LogDate < {soql_datetime(self.until)}")
         return self.query(config, self.interval, where, hourly_field=self.hourly_field)
 
     @staticmethod

@@ -286,9 +286,16 @@ class EventLogFileSource:
         return min(cap, hint if hint is not None else base * 2 ** (attempt - 1))
 
 
-def soql_for_range(config: EventLogFileConfig, interval: str, since: datetime, until: datetime | None) -> str:
+def soql_for_range(
+    config: EventLogFileConfig,
+    interval: str,
+    since: datetime,
+    until: datetime | None,
+    *,
+    hourly_field: bool = True,
+) -> str:
     """The backfill discovery query: files whose LogDate is in [since, until)."""
     where = [f"LogDate >= {soql_datetime(since)}"]
     if until is not None:
         where.append(f"LogDate < {soql_datetime(until)}")
-    return ElfState.query(config, interval, where)
+    return ElfState.query(config, interval, where, hourly_field=hourly_field)

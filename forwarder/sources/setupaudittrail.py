@@ -76,6 +76,7 @@ class SetupAuditTrailSource:
         self.watermark: datetime | None = None
         self.seen: dict[str, str] = {}
         self.start: datetime | None = None
+        self.until: datetime | None = None  # backfills stop here; the daemon reads on
 
     async def run(self, position: Position | None, emit: Emit) -> None:
         """Poll forever; a transient error (incl. a malformed answer) retries the poll, skipping nothing."""
@@ -119,7 +120,7 @@ class SetupAuditTrailSource:
         batch: list[Record] = []
         pending: dict[str, datetime] = {}
         emitted = 0
-        async for record in self._rest.query(audit_soql(floor)):
+        async for record in self._rest.query(audit_soql(floor, self.until)):
             ident, created = _identity(record)
             if ident in self.seen or ident in pending:
                 continue
