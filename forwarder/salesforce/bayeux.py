@@ -46,6 +46,10 @@ class RehandshakeNeeded(BayeuxError):
     """``403::Unknown client`` or advice ``reconnect: handshake|none``: handshake again, resubscribe."""
 
 
+class ServerBusy(RehandshakeNeeded):
+    """``503::Server is too busy`` in ``ext.sfdc.failureReason``: wait, then handshake again."""
+
+
 class ProtocolError(BayeuxError):
     """A 2xx body that is not Bayeux (HTML, empty, ``[]``, truncated JSON) or an unexpected reply."""
 
@@ -81,7 +85,7 @@ def classify(reply: Mapping[str, Any]) -> ReplyKind:
     if reply.get("successful") is True:
         return ReplyKind.OK
     error = str(reply.get("error") or "")
-    reason = str(((reply.get("ext") or {}).get("sfdc") or {}).get("failureReason") or "")
+    reason = _failure_reason(reply)
     advice = str((reply.get("advice") or {}).get("reconnect") or "")
     if _STALE_REPLAY.match(error):
         return ReplyKind.STALE_REPLAY
@@ -92,6 +96,10 @@ def classify(reply: Mapping[str, Any]) -> ReplyKind:
     if error.startswith("403::Unknown client") or advice in ("handshake", "none"):
         return ReplyKind.REHANDSHAKE
     return ReplyKind.RETRY
+
+
+def _failure_reason(reply: Mapping[str, Any]) -> str:
+    return str(((reply.get("ext") or {}).get("sfdc") or {}).get("failureReason") or "")
 
 
 def parse_event(message: Mapping[str, Any]) -> Event | None:
@@ -177,7 +185,7 @@ class BayeuxClient:
             raise AuthExpired(text)
         if kind is ReplyKind.REHANDSHAKE:
             self.client_id = None
-            raise RehandshakeNeeded(text)
+            raise (ServerBusy if _failure_reason(reply).startswith("503::") else RehandshakeNeeded)(text)
         if kind is not ReplyKind.OK:
             raise BayeuxError(text)
 

@@ -25,6 +25,7 @@ from forwarder.salesforce.bayeux import (
     Event,
     RehandshakeNeeded,
     ReplyKind,
+    ServerBusy,
 )
 from forwarder.settings import Settings
 
@@ -127,6 +128,8 @@ class StreamingSource:
             if client is not None:
                 self._auth.invalidate(client.access_token)
             await self._broken("auth_expired", exc)
+        except ServerBusy as exc:
+            await self._broken("server_busy", exc)
         except RehandshakeNeeded as exc:
             await self._broken("rehandshake", exc, pause=self._failures > 1)
         except (RetryableError, aiohttp.ClientError, TimeoutError) as exc:
