@@ -278,7 +278,7 @@ async def _ingest_elf(
             break
     progress.update(0, final=True)
     failing = sorted(source.state.failing)
-    print(f"backfill {plan.source}: {progress.records} events from {len(source.state.done)} files"
+    print(f"backfill {plan.source}: {progress.records} events from {progress.units} files"
           + (f"; still failing (run again to resume): {', '.join(failing)}" if failing else ""), file=out)
     return EXIT_INCOMPLETE if failing else EXIT_OK
 

@@ -131,11 +131,16 @@ class EventLogFileSource:
             self.state = ElfState.load(None, self._config, self._clock())
         self.polls += 1
         files = await self._discover()
+        state = self._require_state()
+        # Classified once, against the watermark at the start of the poll: reading moves it.
+        fresh = [f for f in files if f.id not in state.done]
+        late = [f for f in fresh if state.too_late(f, self._config)]
+        late_ids = {f.id for f in late}
         finished = 0
-        for item in files:
-            if await self._handle(item, emit):
+        for item in fresh:
+            if item.id not in late_ids and await self._handle(item, emit):
                 finished += 1
-        await self._report_gaps(files, emit)
+        await self._report_gaps(late, emit)
         return finished
 
     async def _discover(self) -> list[LogFile]:
@@ -167,9 +172,6 @@ class EventLogFileSource:
 
     async def _handle(self, item: LogFile, emit: Emit) -> bool:
         """Read one file unless done or in the gap band; False if it failed (tracked for retry or gap)."""
-        state = self._require_state()
-        if item.id in state.done or not state.in_window(item, self._config):
-            return False
         for attempt in range(1, self._config.file_attempts + 1):
             try:
                 await self._ingest(item, emit)
@@ -200,10 +202,9 @@ class EventLogFileSource:
                   log_date=item.log_date, sequence=item.sequence, created=item.created, reason=reason)
         self._require_state().mark_gap(item, self._config)
 
-    async def _report_gaps(self, files: list[LogFile], emit: Emit) -> None:
+    async def _report_gaps(self, late: list[LogFile], emit: Emit) -> None:
         """Files visible only in the band behind the overlap window arrived too late: name them."""
         state = self._require_state()
-        late = [f for f in files if f.id not in state.done and state.too_late(f, self._config)]
         for item in late:
             self._name_gap(item, "became visible after the overlap window")
         if late:

@@ -54,6 +54,7 @@ class FakeOrg:
     queries: list[str] = field(default_factory=list)
     longest_uri: int = 0
     _cursors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    runner: Any = None
 
     def add_file(
         self,
@@ -121,6 +122,10 @@ class FakeOrg:
             body = [{"message": "\nInterval\n^\nERROR at Row:1:Column:8\nNo such column 'Interval' on entity"
                      " 'EventLogFile'.", "errorCode": "INVALID_FIELD"}]
             return web.Response(status=400, body=orjson.dumps(body), content_type="application/json")
+        if soql.startswith("SELECT COUNT()"):
+            body = {"totalSize": len(self._select(soql)), "done": True, "records": []}
+            return web.Response(body=orjson.dumps(body), content_type="application/json",
+                                headers={"Sforce-Limit-Info": "api-usage=500/10000"})
         return self._page(self._select(soql), len(self._cursors))
 
     async def query_more(self, request: web.Request) -> web.Response:
@@ -204,11 +209,7 @@ async def serve_org(org: FakeOrg) -> AsyncIterator[RestClient]:
     app.router.add_get(f"/services/data/{V}/query", org.query)
     app.router.add_get(f"/services/data/{V}/query/{{locator}}", org.query_more)
     app.router.add_get(f"/services/data/{V}/sobjects/EventLogFile/{{id}}/LogFile", org.log_file)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    org.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    await org_started(app, org)
     cfg = SalesforceConfig.model_validate(
         {"login_url": org.url, "auth": {"type": "client_credentials", "client_id": "c", "client_secret": "s"}}
     )
@@ -216,7 +217,16 @@ async def serve_org(org: FakeOrg) -> AsyncIterator[RestClient]:
         async with aiohttp.ClientSession() as http:
             yield RestClient(Authenticator(cfg, http), http, "62.0")
     finally:
-        await runner.cleanup()
+        await org.runner.cleanup()
+
+
+async def org_started(app: web.Application, org: FakeOrg) -> None:
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    org.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    org.runner = runner
 
 
 class Crash(Exception):
