@@ -20,7 +20,7 @@ from forwarder.settings import TlsConfig
 from sinks import SinkConfig, SinkLimits
 
 from . import rfc5424 as r
-from .cef import encode_cef
+from .cef import encode_cef, lookup
 from .transport import DatagramTransport, Endpoint, StreamTransport, Transport, client_ssl_context
 
 __all__ = ["DEFAULT_SD_PARAMS", "SyslogConfig", "SyslogSink"]
@@ -148,6 +148,7 @@ class SyslogSink:
         self._max = config.max_message_bytes or (STREAM_DEFAULT_MAX if self._stream else UDP_DEFAULT_MAX)
         self._hostname = config.hostname or socket.gethostname()
         self._procid = str(os.getpid())
+        self._fixed = r.fixed_fields(self._hostname, config.app_name, self._procid)
         self._now = clock or (lambda: datetime.now(UTC))
         self.limits = SinkLimits(
             max_events=config.batch.max_events or 500,
@@ -155,6 +156,7 @@ class SyslogSink:
             max_wait=config.batch.max_wait if config.batch.max_wait is not None else 1.0,
         )
         self._transport = self._make_transport(endpoint)
+        self._sd_paths = tuple((name, tuple(path.split("."))) for name, path in config.sd_params.items())
 
     def _make_transport(self, endpoint: Endpoint) -> Transport:
         if not self._stream:
@@ -223,20 +225,18 @@ class SyslogSink:
             raise PermanentError(f"cannot encode event as JSON: {exc}") from None
 
     def _head(self, event: EventDoc, now: datetime, truncated: tuple[str, int] | None) -> bytes:
-        moment = r.parse_timestamp(event.get("@timestamp"), now)
-        prival = r.pri(self.config.facility, r.syslog_severity(get_path(event, "event.severity", 0)))
+        prival = r.pri(self.config.facility, r.syslog_severity(lookup(event, ("event", "severity"))))
         if self.config.format == "rfc3164":
+            moment = r.parse_timestamp(event.get("@timestamp"), now)
             return r.rfc3164_header(
                 prival, moment, self._hostname, self.config.app_name, self._procid
             ).encode()
-        msgid = get_path(event, "event.dataset") or r.NILVALUE
-        header = r.rfc5424_header(prival, moment, self._hostname, self.config.app_name, self._procid, msgid)
+        stamp = r.timestamp(event.get("@timestamp"), now)
+        header = r.rfc5424_header(prival, stamp, self._fixed, lookup(event, ("event", "dataset")))
         return f"{header} {self._structured_data(event, truncated)}".encode("utf-8", "replace")
 
     def _structured_data(self, event: EventDoc, truncated: tuple[str, int] | None) -> str:
-        params = [
-            (name, _sd_value(get_path(event, path), self._lf)) for name, path in self.config.sd_params.items()
-        ]
+        params = [(name, _sd_value(lookup(event, path), self._lf)) for name, path in self._sd_paths]
         params = [(name, value) for name, value in params if value]
         if truncated is not None:
             params += [("truncated", truncated[0]), ("original_size", str(truncated[1]))]
@@ -250,7 +250,10 @@ class SyslogSink:
 def _sd_value(value: Any, lf_framing: bool) -> str:
     if value is None or isinstance(value, dict):
         return ""
-    text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    if isinstance(value, str):
+        text = value
+    else:
+        text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
     if lf_framing:  # an LF would end the frame early (RFC 6587 §3.4.2)
         text = text.replace("\r", " ").replace("\n", " ")
     return text[:SD_VALUE_MAX]

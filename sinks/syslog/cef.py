@@ -46,16 +46,38 @@ def escape_header(value: object) -> str:
     """Header fields: ``\\`` → ``\\\\`` and ``|`` → ``\\|`` (CEF standard, "Character Encoding"). Line
     breaks are not allowed in the header at all, so they become spaces."""
     text = "" if value is None else str(value)
-    text = text.replace("\\", "\\\\").replace("|", "\\|")
-    return text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    if "\\" in text or "|" in text:
+        text = text.replace("\\", "\\\\").replace("|", "\\|")
+    if "\n" in text or "\r" in text:
+        text = text.replace("\n", " ").replace("\r", " ")
+    return text
 
 
-def escape_extension(value: object) -> str:
+def escape_extension(text: str) -> str:
     """Extension values: ``\\`` → ``\\\\``, ``=`` → ``\\=``, LF → ``\\n``, CR → ``\\r``; pipes are not
     escaped in extensions (CEF standard; rsyslog ``cef_ext_escape()``)."""
-    text = "" if value is None else _scalar(value)
-    text = text.replace("\\", "\\\\").replace("=", "\\=")
-    return text.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\r")
+    if "\\" in text or "=" in text:
+        text = text.replace("\\", "\\\\").replace("=", "\\=")
+    if "\n" in text or "\r" in text:
+        text = text.replace("\n", "\\n").replace("\r", "\\r")
+    return text
+
+
+def lookup(doc: EventDoc, parts: tuple[str, ...]) -> Any:
+    """``get_path`` with the dotted path split once, for the per-event hot path."""
+    node: Any = doc
+    for part in parts:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+#: EXTENSION_MAP compiled once: (" key=", path parts, " keyLabel=label" or "").
+_COMPILED = tuple(
+    (f" {key}=", tuple(path.split(".")), f" {key}Label={escape_extension(label)}" if label else "")
+    for key, path, label in EXTENSION_MAP
+)
 
 
 def cef_severity(ecs_severity: object) -> int:
@@ -87,19 +109,16 @@ def event_name(event: EventDoc) -> str:
     return "Salesforce event"
 
 
-def extension_pairs(event: EventDoc, now: datetime) -> list[tuple[str, str]]:
-    """The extension as ``(key, raw value)`` pairs in mapping order; absent ECS fields are omitted."""
+def extension(event: EventDoc, now: datetime) -> str:
+    """The extension: ``rt``, the source address, then EXTENSION_MAP in order; absent fields are omitted."""
     moment = parse_timestamp(event.get("@timestamp"), now)
-    pairs = [("rt", str(int(moment.timestamp() * 1000)))]  # rt: epoch milliseconds
-    pairs += _source_address(get_path(event, "source.ip"))
-    for key, path, label in EXTENSION_MAP:
-        value = get_path(event, path)
+    parts = [f"rt={int(moment.timestamp() * 1000)}", _source_address(lookup(event, ("source", "ip")))]
+    for prefix, path, label in _COMPILED:
+        value = lookup(event, path)
         if value is None or value == "" or value == []:
             continue
-        pairs.append((key, _scalar(value)))
-        if label:
-            pairs.append((f"{key}Label", label))
-    return pairs
+        parts += (prefix, escape_extension(_scalar(value)), label)
+    return "".join(parts)
 
 
 def encode_cef(event: EventDoc, vendor: str, product: str, version: str, now: datetime) -> str:
@@ -115,24 +134,25 @@ def encode_cef(event: EventDoc, vendor: str, product: str, version: str, now: da
             str(cef_severity(get_path(event, "event.severity", 0))),
         )
     )
-    extension = " ".join(f"{key}={escape_extension(value)}" for key, value in extension_pairs(event, now))
-    return f"{header}|{extension}"
+    return f"{header}|{extension(event, now)}"
 
 
-def _source_address(value: Any) -> list[tuple[str, str]]:
+def _source_address(value: Any) -> str:
     """``src`` holds an IPv4 address only; IPv6 goes to ``c6a2`` ("Source IPv6 Address", CEF standard)."""
     if not isinstance(value, str):
-        return []
+        return ""
     try:
         address = ipaddress.ip_address(value)
     except ValueError:
-        return []
+        return ""
     if address.version == 4:
-        return [("src", value)]
-    return [("c6a2", value), ("c6a2Label", "Source IPv6 Address")]
+        return f" src={value}"
+    return f" c6a2={value} c6a2Label=Source IPv6 Address"
 
 
 def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list | tuple):

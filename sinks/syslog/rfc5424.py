@@ -4,6 +4,7 @@ PRI and severity rules. No I/O: the sink and the tests feed events in and compar
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -71,7 +72,9 @@ def is_sd_id(sd_id: str) -> bool:
 def escape_param_value(value: str) -> str:
     """PARAM-VALUE escaping: ``"``, ``\\`` and ``]`` MUST be escaped with a backslash (RFC 5424 §6.3.3);
     nothing else is (a backslash before any other character stays literal)."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
+    if "\\" in value or '"' in value or "]" in value:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
+    return value
 
 
 def structured_data(sd_id: str, params: Iterable[tuple[str, str]]) -> str:
@@ -84,6 +87,20 @@ def rfc3339(moment: datetime) -> str:
     """TIMESTAMP in UTC with microseconds and an uppercase ``T`` and ``Z`` (RFC 5424 §6.2.3: at most 6
     fractional digits)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def timestamp(value: object, fallback: datetime) -> str:
+    """The event's ``@timestamp`` as an RFC 5424 TIMESTAMP. The journal's canonical form (UTC, 6 digits,
+    ``Z``, as pydantic writes it) is already one and is used as is."""
+    if (
+        isinstance(value, str)
+        and len(value) == 27
+        and value[-1] == "Z"
+        and value[10] == "T"
+        and value[19] == "."
+    ):
+        return value
+    return rfc3339(parse_timestamp(value, fallback))
 
 
 def parse_timestamp(value: object, fallback: datetime) -> datetime:
@@ -99,15 +116,27 @@ def parse_timestamp(value: object, fallback: datetime) -> datetime:
     return fallback
 
 
-def rfc5424_header(
-    prival: str, moment: datetime, hostname: str, app_name: str, procid: str, msgid: str
-) -> str:
-    """``PRI VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID`` (RFC 5424 §6.2)."""
+def fixed_fields(hostname: str, app_name: str, procid: str) -> str:
+    """``HOSTNAME SP APP-NAME SP PROCID``: the part of the header that is the same for every message."""
     return (
-        f"{prival}1 {rfc3339(moment)} {header_field(hostname, HOSTNAME_MAX)} "
-        f"{header_field(app_name, APP_NAME_MAX)} {header_field(procid, PROCID_MAX)} "
-        f"{header_field(msgid, MSGID_MAX)}"
+        f"{header_field(hostname, HOSTNAME_MAX)} {header_field(app_name, APP_NAME_MAX)} "
+        f"{header_field(procid, PROCID_MAX)}"
     )
+
+
+def msgid(dataset: object) -> str:
+    """MSGID from ``event.dataset``: printable ASCII, at most 32 (RFC 5424 §6.2.7)."""
+    return _msgid(dataset) if isinstance(dataset, str) else header_field(dataset, MSGID_MAX)
+
+
+@functools.lru_cache(maxsize=1024)  # few distinct datasets: sanitise each once
+def _msgid(dataset: str) -> str:
+    return header_field(dataset, MSGID_MAX)
+
+
+def rfc5424_header(prival: str, stamp: str, fixed: str, dataset: object) -> str:
+    """``PRI VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID`` (RFC 5424 §6.2)."""
+    return f"{prival}1 {stamp} {fixed} {msgid(dataset)}"
 
 
 def rfc3164_header(prival: str, moment: datetime, hostname: str, tag: str, procid: str) -> str:

@@ -305,3 +305,24 @@ def test_text_that_is_not_valid_unicode_cannot_make_a_cef_event_unsendable() -> 
     event["user"]["name"] = "bad \ud800 surrogate"
     message = make_sink(message="cef").message(event)
     assert b"suser=bad ? surrogate" in message
+
+
+@pytest.mark.parametrize(("dataset", "expected"), [(None, "-"), ("", "-"), (["a", "b"], "['a',_'b']")])
+def test_msgid_is_nil_or_printable_for_odd_datasets(dataset: object, expected: str) -> None:
+    event = sample_event(1)
+    event["event"]["dataset"] = dataset
+    assert parse_message(make_sink().message(event), "tcp").msgid == expected
+
+
+@pytest.mark.parametrize(
+    "stamp", ["2026-11-26T06:00:00.123000Z", "2026-11-26T07:00:00.123+01:00", "2026-11-26T06:00:00.123"]
+)
+def test_timestamps_are_rendered_in_utc_with_microseconds(stamp: str) -> None:
+    parsed = parse_message(make_sink().message(sample_event(1, timestamp=stamp)), "tcp")
+    assert parsed.timestamp == "2026-11-26T06:00:00.123000Z"
+
+
+def test_missing_timestamp_falls_back_to_now() -> None:
+    event = sample_event(1)
+    del event["@timestamp"]
+    assert parse_message(make_sink().message(event), "tcp").timestamp == "2026-11-26T06:00:00.000000Z"
