@@ -122,6 +122,11 @@ class StreamTransport:
                 raise RetryableError(f"syslog write to {self._endpoint} failed: {_reason(exc)}") from None
 
     async def probe(self) -> None:
+        # A live, quiet connection is proof enough (a server refusing our TLS identity would have closed
+        # it); otherwise a fresh connection, and for TLS a short wait for a post-handshake refusal.
+        current = self._writer
+        if current is not None and not current.is_closing() and _quiet(current):
+            return
         reader, writer = await self._open()
         try:
             if self._context is not None:

@@ -190,3 +190,23 @@ async def test_untrusted_server_certificate_is_refused_not_sent(rsyslog: Rsyslog
         await sink.send([sink.encode(event)])
     await sink.close()
     assert not re.search(re.escape(event["event"]["id"]), rsyslog.output.read_text())
+
+
+async def test_rsyslog_restart_is_retryable_and_the_next_send_reconnects(tmp_path: Path) -> None:
+    server = Rsyslog(tmp_path)
+    server.start()
+    try:
+        sink = make_sink(server, "tls_openssl")
+        first, second = tricky_events(2)
+        await sink.send([sink.encode(first)])
+        server.wait_for_ids({first["event"]["id"]})
+        server.stop()
+        batch = [sink.encode(second)]
+        with pytest.raises(RetryableError):  # the closed connection is noticed, not written into
+            await sink.send(batch)
+        server.start()
+        await sink.send(batch)  # delivery's retry of the same batch
+        await sink.close()
+        server.wait_for_ids({second["event"]["id"]})
+    finally:
+        server.stop()

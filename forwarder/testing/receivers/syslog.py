@@ -155,7 +155,7 @@ class SyslogReceiver:
         tcp_port: int = 0,
         udp_port: int | None = 0,
         ssl_context: ssl.SSLContext | None = None,
-        keep: int = 100_000,
+        keep: int = 10_000,
     ) -> None:
         self.host = host
         self.tcp_port = tcp_port
