@@ -402,3 +402,21 @@ async def test_stale_replay_on_the_automatic_resubscribe_is_not_lost_silently(or
     assert journal.ids() == before + after
     assert metric("forwarder_stream_replay_gaps_total", channel=LOGIN) == gaps + 1
     assert [m["ext"]["replay"][LOGIN] for m in org.requests("/meta/subscribe")] == [-2, before[-1], -2]
+
+
+async def test_a_batch_the_journal_refused_is_read_again(org: Org) -> None:
+    journal = Journal()
+    refusals = [RetryableError("journal busy")]
+    emit = journal.emit
+
+    async def flaky_emit(records: Sequence[Record], position: Position | None) -> None:
+        if refusals:
+            raise refusals.pop()
+        await emit(records, position)
+
+    journal.emit = flaky_emit  # type: ignore[method-assign]
+    ids = org.publish(3)
+    async with running(org.source(replay="earliest"), journal):
+        await journal.wait_for(3)
+    assert journal.ids() == ids
+    assert refusals == []
