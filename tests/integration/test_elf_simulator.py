@@ -1,0 +1,195 @@
+"""EventLogFile and SetupAuditTrail sources against the shared org simulator, with its fault switches.
+
+Ground truth is the simulator's own files and records: every row arrives once, whatever the faults.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+
+from forwarder import metrics
+from forwarder.errors import RetryableError
+from forwarder.salesforce.auth import Authenticator, SalesforceConfig
+from forwarder.salesforce.rest import RestClient
+from forwarder.sources.eventlogfile import EventLogFileConfig, EventLogFileSource, completeness
+from forwarder.sources.setupaudittrail import SetupAuditTrailConfig, SetupAuditTrailSource
+from forwarder.testing.simulator.app import Simulator
+from tests.integration.elf_org import Journal
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def no_sleep(_: float) -> None:
+    return None
+
+
+@asynccontextmanager
+async def client(org: Simulator) -> AsyncIterator[RestClient]:
+    cfg = SalesforceConfig.model_validate({
+        "login_url": org.base_url,
+        "auth": {"client_id": org.client_id, "username": org.username, "private_key_file": org.private_key_path},
+    })
+    async with aiohttp.ClientSession() as http:
+        yield RestClient(Authenticator(cfg, http), http, "62.0")
+
+
+def elf_source(rest: RestClient, **cfg: Any) -> EventLogFileSource:
+    config = EventLogFileConfig.model_validate({"start": "2026-11-01", **cfg})
+    return EventLogFileSource(config, rest, sleep=no_sleep, backoff=(0, 0))
+
+
+async def poll(src: EventLogFileSource | SetupAuditTrailSource, journal: Journal) -> None:
+    """One successful poll, retrying transient errors as ``run`` does."""
+    for _ in range(10):
+        try:
+            await src.poll(journal.emit)
+            return
+        except RetryableError:
+            continue
+    raise AssertionError("no successful poll in 10 tries")
+
+
+def truth(org: Simulator, interval: str) -> Counter[tuple[str, str]]:
+    """(event type, REQUEST_ID) of every row of every file of ``interval`` in the org."""
+    rows: Counter[tuple[str, str]] = Counter()
+    for log_file in org.log_files.values():
+        if log_file.interval != interval:
+            continue
+        header = log_file.source.header
+        index = header.index("REQUEST_ID")
+        rows.update((log_file.event_type, row[index]) for row in log_file.source.rows())
+    return rows
+
+
+def got(journal: Journal) -> Counter[tuple[str, str]]:
+    return Counter((r.kind, r.payload["REQUEST_ID"]) for r in journal.records)
+
+
+async def test_every_hourly_row_once_through_resets_503s_and_session_expiry() -> None:
+    async with Simulator(seed=3, activities=300) as org, client(org) as rest:
+        expected = truth(org, "Hourly")
+        assert len(expected) > 100
+        org.faults.reset_logfile(after_bytes=700, count=3)
+        org.faults.unavailable(count=2)
+        journal = Journal()
+        src = elf_source(rest, batch_rows=50)
+        await poll(src, journal)
+        org.faults.expire_sessions()
+        await poll(src, journal)
+    assert got(journal) == expected
+    assert all(r.payload["_Interval"] == "Hourly" for r in journal.records)
+
+
+async def test_late_sequence_file_from_the_simulator_is_read_once() -> None:
+    async with Simulator(seed=4, activities=120) as org, client(org) as rest:
+        journal = Journal()
+        src = elf_source(rest)
+        await poll(src, journal)
+        before = len(journal.records)
+        late_id = org.faults.late_hourly_file("Login", rows=5)
+        late = org.log_files[late_id]
+        late.created_date = datetime.now(UTC)  # becomes queryable now, after the poller passed its hour
+        await poll(src, journal)
+        await poll(src, journal)
+        expected = truth(org, "Hourly")
+    assert len(journal.records) == before + 5
+    assert got(journal) == expected
+    view = completeness(journal.position)
+    hour = late.log_date
+    assert view["Login"][hour.date().isoformat()][hour.hour] == str(late.sequence)
+
+
+async def test_no_hourly_entitlement_reads_daily_files_once() -> None:
+    async with Simulator(seed=5, activities=120, hourly=False) as org, client(org) as rest:
+        journal = Journal()
+        src = elf_source(rest)
+        await poll(src, journal)
+        await poll(src, journal)
+        expected = truth(org, "Daily")
+    assert got(journal) == expected
+    assert journal.position is not None
+    assert journal.position["interval"] == "Daily"
+
+
+async def test_malformed_and_rate_limited_discovery_loses_nothing() -> None:
+    async with Simulator(seed=6, activities=150) as org, client(org) as rest:
+        expected = truth(org, "Hourly")
+        journal = Journal()
+        faults = ["html", "empty", "array", "no_id"]
+        polls = 0
+
+        async def sleep(_: float) -> None:
+            nonlocal polls
+            polls += 1
+            if faults:
+                org.faults.malform("query", faults.pop())
+            elif polls == 5:
+                org.faults.rate_limited = True
+            elif polls == 7:
+                org.faults.rate_limited = False
+            elif polls > 9:
+                raise asyncio_cancel()
+
+        org.faults.malform("query", "html")
+        src = EventLogFileSource(
+            EventLogFileConfig.model_validate({"start": "2026-11-01"}), rest, sleep=sleep, backoff=(0, 0)
+        )
+        with pytest.raises(Stop):
+            await src.run(None, journal.emit)
+    assert got(journal) == expected
+
+
+class Stop(Exception):
+    pass
+
+
+def asyncio_cancel() -> Stop:
+    return Stop()
+
+
+async def test_audit_trail_1200_same_second_rows_across_pages_once() -> None:
+    async with Simulator(seed=7, activities=20, page_size=200) as org, client(org) as rest:
+        second = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
+        for i in range(1200):
+            org.add_audit_trail("PermSetAssign", "Manage Users", f"Assigned set {i}", at=second)
+        expected = {r["Id"] for r in org.data.objects["SetupAuditTrail"] if r["CreatedDate"] >= "2026-11-20"}
+        journal = Journal()
+        src = SetupAuditTrailSource(SetupAuditTrailConfig(), rest, sleep=no_sleep, backoff=(0, 0))
+        await poll(src, journal)
+        await poll(src, journal)
+        requests = list(org.rest.requests)
+    ids = Counter(r.payload["Id"] for r in journal.records)
+    assert set(ids) == expected
+    assert len(expected) == 1200
+    assert max(ids.values()) == 1
+    assert max(len(path) for path in requests) < 16_384
+    assert journal.records[0].payload["CreatedBy"]["Username"]
+
+
+async def test_api_budget_guard_pauses_pollers_and_says_so() -> None:
+    async with Simulator(seed=8, activities=20, api_limit=1000) as org, client(org) as rest:
+        journal = Journal()
+        naps: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            naps.append(seconds)
+            if len(naps) > 3:
+                raise Stop
+
+        rest._sleep = sleep
+        rest.budget_share = 0.002
+        src = elf_source(rest)
+        await poll(src, journal)
+        usage = metrics.salesforce_api_usage_ratio._value.get()
+        with pytest.raises(Stop):
+            await rest.budget_gate("eventlogfile", recheck=1.0)
+    assert rest.over_budget()
+    assert usage >= 0.002
+    assert naps == [1.0] * 4
