@@ -339,3 +339,13 @@ async def test_rest_unauthorized_answers_http_401_with_the_rest_body(org: Org) -
     )
     status, _ = await org.post({"channel": "/meta/handshake", "version": "1.0"})
     assert status == 200
+
+
+async def test_a_client_that_does_not_come_back_in_time_is_forgotten() -> None:
+    server = CometdServer(EventBus(), lambda t: t == TOKEN, connect_timeout=0.1, reconnect_timeout=0.0)
+    async with serve(server) as url, aiohttp.ClientSession() as http:
+        org = Org(server, url, http)
+        client_id = await org.handshake()
+        replies = await org.connect(client_id)  # any time at all since the handshake is too long
+    assert replies[0]["error"] == "403::Unknown client"
+    assert replies[0]["advice"] == {"interval": 0, "reconnect": "handshake"}

@@ -70,11 +70,13 @@ class CometdServer:
         *,
         connect_timeout: float = 110.0,
         max_batch: int = 100,
+        reconnect_timeout: float = RECONNECT_TIMEOUT,
     ) -> None:
         self.bus = bus
         self.check_token = check_token
         self.connect_timeout = connect_timeout
         self.max_batch = max_batch
+        self.reconnect_timeout = reconnect_timeout
         self.faults = Faults()
         self.requests: list[list[Message]] = []  # every request body seen, for tests
         self.polling = asyncio.Event()  # set while a /meta/connect is held open, for tests
@@ -182,7 +184,7 @@ class CometdServer:
         if client is None:
             return None
         now = asyncio.get_running_loop().time()
-        if now - client.last_seen > RECONNECT_TIMEOUT + self.connect_timeout:
+        if now - client.last_seen > self.reconnect_timeout:
             del self._clients[str(msg.get("clientId"))]
             return None
         return client
