@@ -420,3 +420,19 @@ async def test_a_batch_the_journal_refused_is_read_again(org: Org) -> None:
         await journal.wait_for(3)
     assert journal.ids() == ids
     assert refusals == []
+
+
+async def test_a_journal_slower_than_the_reconnect_window_loses_and_duplicates_nothing(org: Org) -> None:
+    journal = Journal()
+    journal.gate = asyncio.Event()
+    async with running(org.source(replay="earliest"), journal):
+        ids = org.publish(3)
+        async with asyncio.timeout(10):
+            await journal.emitting.wait()
+        ids += org.publish(2)  # published while the journal is blocked
+        org.server.forget_clients()  # what Salesforce does after 40 s without a reconnect
+        journal.gate.set()
+        await journal.wait_for(5)
+        ids += org.publish(1)
+        await journal.wait_for(6)
+    assert journal.ids() == ids
