@@ -193,7 +193,8 @@ class SyslogSink:
         await self._transport.write(batch)
 
     async def check(self) -> None:
-        """Connect (and complete TLS, watching for a refused client certificate), then disconnect."""
+        """Pass on a live, quiet connection; otherwise connect (completing TLS and watching for a refused
+        client certificate) and disconnect. Raises ``RetryableError`` when the receiver is unreachable."""
         await self._transport.probe()
 
     async def close(self) -> None:

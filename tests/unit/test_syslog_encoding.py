@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -23,6 +23,7 @@ from sinks.syslog import rfc5424 as r
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 # Any Unicode text except surrogates (not encodable as UTF-8, never in a JSON event).
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=60)
+# Hypothesis tests run with deadline=None: on a shared machine timing is noise, not the property.
 
 
 def make_sink(**fields: Any) -> SyslogSink:
@@ -39,11 +40,13 @@ def unescape_param_value(escaped: str) -> str:
 
 
 @given(TEXT)
+@settings(deadline=None)
 def test_param_value_escaping_round_trips(value: str) -> None:
     assert unescape_param_value(r.escape_param_value(value)) == value
 
 
 @given(TEXT)
+@settings(deadline=None)
 def test_escaped_param_value_never_ends_the_element_early(value: str) -> None:
     escaped = r.escape_param_value(value)
     # Every '"' and ']' is preceded by an odd number of backslashes: a parser cannot mistake it for the end.
@@ -53,6 +56,7 @@ def test_escaped_param_value_never_ends_the_element_early(value: str) -> None:
 
 
 @given(st.dictionaries(st.sampled_from(["id", "user", "src", "note"]), TEXT, min_size=1))
+@settings(deadline=None)
 def test_structured_data_parses_back_to_its_params(params: dict[str, str]) -> None:
     element = r.structured_data("sfforwarder@32473", params.items())
     parsed, rest = parse_structured_data(element + " MSG")
@@ -164,6 +168,7 @@ def parse_cef_extension(extension: str) -> dict[str, str]:
 
 
 @given(TEXT.filter(lambda s: "\n" not in s and "\r" not in s))
+@settings(deadline=None)
 def test_cef_header_escaping_keeps_seven_fields(text: str) -> None:
     event = sample_event(1)
     event["event"]["action"] = text or "x"
@@ -182,6 +187,7 @@ def test_cef_header_has_no_line_breaks() -> None:
 
 
 @given(TEXT)
+@settings(deadline=None)
 def test_cef_extension_values_round_trip(value: str) -> None:
     event = sample_event(1)
     event["message"] = value
@@ -218,6 +224,7 @@ def test_cef_puts_ipv6_sources_in_c6a2() -> None:
 
 # --- framing -------------------------------------------------------------------------------------------------
 @given(st.lists(TEXT, min_size=1, max_size=5), st.integers(1, 50))
+@settings(deadline=None)
 def test_octet_counted_frames_split_back_at_any_chunking(messages: list[str], chunk: int) -> None:
     sink = make_sink()
     events = []
@@ -281,6 +288,7 @@ def test_oversized_event_drops_raw_first_and_stays_valid_json() -> None:
 
 
 @given(st.integers(480, 3000), st.text(alphabet="aé✓𝄞", min_size=3000, max_size=4000))
+@settings(deadline=None)
 def test_cut_messages_fit_the_limit_on_a_character_boundary_and_are_flagged(limit: int, text: str) -> None:
     sink = make_sink(max_message_bytes=limit)
     event = sample_event(1)
