@@ -170,7 +170,7 @@ class StreamingSource:
 
     async def _subscribe(self, client: BayeuxClient, channel: str) -> bool:
         """Subscribe from the durable id; a stale id falls back to -2 once, anything else is retried."""
-        replay = self._durable.get(channel, self._initial_replay(channel))
+        replay = self._durable[channel] if channel in self._durable else self._initial_replay(channel)
         result = await client.subscribe(channel, replay)
         if result.kind is ReplyKind.STALE_REPLAY and replay >= 0:
             if channel not in self._gap_from:  # counted once per gap, not per reconnect
