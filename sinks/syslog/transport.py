@@ -142,7 +142,8 @@ class StreamTransport:
 
     async def _connection(self) -> asyncio.StreamWriter:
         # A peer that closed its side (restart, idle timeout) is noticed here, before the write, because
-        # TCP would accept one more write into the void (the same check rsyslog omfwd does with a peek).
+        # TCP would accept one more write into the void. rsyslog's own TCP sender does the same peek right
+        # before send() (rsyslog runtime/nsd_ptcp.c CheckConnection, recv(MSG_DONTWAIT | MSG_PEEK)).
         if self._writer is not None and self._reader is not None:
             if not self._writer.is_closing() and not self._reader.at_eof() and _quiet(self._writer):
                 return self._writer
