@@ -16,10 +16,10 @@ from pydantic import Field, SecretStr
 
 from forwarder import metrics
 from forwarder.errors import PermanentError
-from forwarder.events import EventDoc, get_path
+from forwarder.events import EventDoc
 from forwarder.settings import TlsConfig
 from sinks import SinkConfig, SinkLimits
-from sinks._http import HttpClient, gzip_body, http_outcome, raise_for
+from sinks._http import HttpClient, gzip_off_loop, http_outcome, raise_for
 
 # Intake limits (Datadog "Send logs"): 5 MB uncompressed per payload, 1 MB per log, 1000 entries per array.
 # We cut batches at 4.25 MB like Vector's datadog_logs sink, leaving room for the array framing.
@@ -83,35 +83,32 @@ class DatadogConfig(SinkConfig):
 def status_for(severity: Any) -> str:
     """Datadog ``status`` from ECS ``event.severity``."""
     value = severity if isinstance(severity, int | float) else 0
-    return next(status for floor, status in _STATUS_BANDS if value >= floor)
+    for floor, status in _STATUS_BANDS:
+        if value >= floor:
+            return status
+    return "info"
 
 
 def standard_attributes(doc: EventDoc) -> dict[str, Any]:
     """Datadog standard attributes beside the ECS fields, so Cloud SIEM rules work out of the box
     (docs.datadoghq.com/standard-attributes: usr.*, network.client.ip, evt.name, evt.outcome)."""
-    found = {
-        "usr": {
-            "id": get_path(doc, "user.id"),
-            "name": get_path(doc, "user.name"),
-            "email": get_path(doc, "user.email"),
-        },
-        "network": {"client": {"ip": get_path(doc, "source.ip")}},
-        "evt": {"name": get_path(doc, "event.action"), "outcome": get_path(doc, "event.outcome")},
-    }
     out: dict[str, Any] = {}
-    for key, values in found.items():
-        pruned = _prune(values)
-        if pruned:
-            out[key] = pruned
-    return out
-
-
-def _prune(value: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        item = _prune(item) if isinstance(item, dict) else item
-        if item not in (None, {}):
-            out[key] = item
+    user, source, event = doc.get("user"), doc.get("source"), doc.get("event")
+    if isinstance(user, dict):
+        usr = {k: user[k] for k in ("id", "name", "email") if user.get(k) is not None}
+        if usr:
+            out["usr"] = usr
+    ip = source.get("ip") if isinstance(source, dict) else None
+    if ip is not None:
+        out["network"] = {"client": {"ip": ip}}
+    if isinstance(event, dict):
+        evt = {
+            dd: event[ecs]
+            for dd, ecs in (("name", "action"), ("outcome", "outcome"))
+            if event.get(ecs) is not None
+        }
+        if evt:
+            out["evt"] = evt
     return out
 
 
@@ -126,24 +123,39 @@ def event_time(doc: EventDoc) -> datetime | None:
 
 
 def log_entry(config: DatadogConfig, doc: EventDoc, now: datetime) -> dict[str, Any]:
-    """One Datadog log: the ECS document, standard attributes, reserved attributes, and the time policy."""
-    entry: dict[str, Any] = {**doc, **standard_attributes(doc)}
-    dataset = get_path(doc, "event.dataset")
-    tags = [*config.tags, *([f"dataset:{dataset}"] if dataset else [])]
-    entry.update(
+    """One Datadog log: the ECS document, then standard attributes, reserved attributes and the time
+    policy on top (``LogEncoder`` writes the same JSON faster)."""
+    return {**doc, **entry_attributes(config, doc, now)}
+
+
+def entry_attributes(
+    config: DatadogConfig, doc: EventDoc, now: datetime, tags: str | None = None
+) -> dict[str, Any]:
+    """What ``log_entry`` adds to the document. ``message`` is added only when the document has none."""
+    extra = standard_attributes(doc)
+    found = doc.get("event")
+    event: dict[str, Any] = found if isinstance(found, dict) else {}
+    dataset = event.get("dataset")
+    extra.update(
         ddsource="salesforce",
         service=config.service,
         hostname=config.hostname,
-        ddtags=",".join(tags),
-        status=status_for(get_path(doc, "event.severity")),
-        message=doc.get("message") or str(get_path(doc, "event.action") or dataset or "salesforce event"),
+        ddtags=tags if tags is not None else ddtags(config, dataset),
+        status=status_for(event.get("severity")),
     )
+    if not doc.get("message"):
+        extra["message"] = str(event.get("action") or dataset or "salesforce event")
     moment = event_time(doc)
     # Datadog reads the official time from ``timestamp`` first; epoch milliseconds are accepted.
-    entry["timestamp"] = int((moment or now).timestamp() * 1000)
+    extra["timestamp"] = int((moment or now).timestamp() * 1000)
     if moment is not None and (now - moment).total_seconds() > config.max_age:
-        _apply_late_policy(config, entry, moment, now)
-    return entry
+        _apply_late_policy(config, extra, moment, now)
+    return extra
+
+
+def ddtags(config: DatadogConfig, dataset: Any) -> str:
+    """The configured tags plus ``dataset:<event.dataset>``, comma-separated as the intake wants."""
+    return ",".join([*config.tags, *([f"dataset:{dataset}"] if dataset else [])])
 
 
 def _apply_late_policy(config: DatadogConfig, entry: dict[str, Any], moment: datetime, now: datetime) -> None:
@@ -179,6 +191,49 @@ def fit_log(entry: dict[str, Any], limit: int = MAX_LOG_BYTES) -> tuple[bytes, b
         text = text[: max(0, len(text) - (len(encoded) - limit) - 8)]  # JSON escaping grew it
 
 
+class LogEncoder:
+    """Writes ``log_entry()`` as bytes without merging dicts, for the common case: a document with a
+    message and a time inside the window and none of our attribute names. The document is serialised once
+    and our attributes are appended; the constant ones are cached. Returns None for every other case, which
+    then takes the exact ``log_entry`` path (late events are counted there)."""
+
+    _OURS = frozenset((*_RESERVED, "usr", "network", "evt", "forwarder")) - {"message"}  # message: the doc's
+    _MAX_CACHED = 4096  # keys are config-bounded (datasets x severity bands); a guard, not a tuning knob
+
+    def __init__(self, config: DatadogConfig) -> None:
+        self._config = config
+        constant = {"ddsource": "salesforce", "service": config.service, "hostname": config.hostname}
+        self._constant = b"," + orjson.dumps(constant)[1:-1]
+        self._tag_status: dict[tuple[Any, str], bytes] = {}
+
+    def __call__(self, doc: EventDoc, now: datetime) -> bytes | None:
+        event = doc.get("event")
+        if not isinstance(event, dict) or not doc.get("message") or not self._OURS.isdisjoint(doc):
+            return None
+        moment = event_time(doc)
+        if moment is None:
+            return None
+        stamp = moment.timestamp()
+        if now.timestamp() - stamp > self._config.max_age:
+            return None
+        status = status_for(event.get("severity"))
+        key = (event.get("dataset"), status)
+        tag_status = self._tag_status.get(key) or self._cache(key)
+        parts = [orjson.dumps(doc)[:-1], self._constant, tag_status, b',"timestamp":%d' % int(stamp * 1000)]
+        standard = standard_attributes(doc)
+        if standard:
+            parts += (b",", orjson.dumps(standard)[1:-1])
+        parts.append(b"}")
+        return b"".join(parts)
+
+    def _cache(self, key: tuple[Any, str]) -> bytes:
+        if len(self._tag_status) >= self._MAX_CACHED:
+            self._tag_status.clear()
+        members = {"ddtags": ddtags(self._config, key[0]), "status": key[1]}
+        value = self._tag_status[key] = b"," + orjson.dumps(members)[1:-1]
+        return value
+
+
 # --- the sink ----------------------------------------------------------------------------------------------
 
 
@@ -199,15 +254,21 @@ class DatadogSink:
             max_wait=config.batch.max_wait if config.batch.max_wait is not None else 1.0,
         )
         self._clock = clock
+        self._fast = LogEncoder(config)
         self._http = client or HttpClient(
             config.tls, config.timeout, config.connect_timeout, config.concurrency
         )
 
     def encode(self, event: EventDoc) -> bytes:
         """One log entry, at most 1 MB (truncated and flagged above it)."""
-        encoded, truncated = fit_log(log_entry(self.config, event, self._clock()))
-        if truncated:
-            metrics.datadog_truncated_events.labels(self.name).inc()
+        now = self._clock()
+        encoded = self._fast(event, now)
+        if encoded is None:
+            encoded = orjson.dumps(log_entry(self.config, event, now))
+        if len(encoded) <= MAX_LOG_BYTES:
+            return encoded
+        encoded, _ = fit_log(log_entry(self.config, event, now))
+        metrics.datadog_truncated_events.labels(self.name).inc()
         return encoded
 
     async def send(self, batch: Sequence[bytes]) -> None:
@@ -217,7 +278,7 @@ class DatadogSink:
         body = b"[" + b",".join(batch) + b"]"
         headers = {"DD-API-KEY": self.config.api_key.get_secret_value(), "Content-Type": "application/json"}
         if self.config.compression:
-            body = gzip_body(body)
+            body = await gzip_off_loop(body)
             headers["Content-Encoding"] = "gzip"
         response = await self._http.request("POST", self.config.intake_url(), headers, body, what="datadog")
         raise_for(http_outcome(response.status), response, "datadog")

@@ -194,3 +194,29 @@ def test_limits_never_exceed_the_intake_limits() -> None:
 def test_api_key_never_appears_in_the_config_repr() -> None:
     config = _config(api_key="dd-secret-key-value")
     assert "dd-secret-key-value" not in repr(config)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    message=st.one_of(st.none(), st.just(""), st.text(max_size=30)),
+    severity=st.one_of(st.none(), st.integers(min_value=0, max_value=100)),
+    age_hours=st.floats(min_value=-1, max_value=40),
+    clash=st.sampled_from(
+        [None, "usr", "network", "evt", "service", "status", "timestamp", "forwarder", "ddtags"]
+    ),
+    user=st.one_of(st.none(), st.fixed_dictionaries({"id": st.text(max_size=5)})),
+    policy=st.sampled_from(["restamp", "keep"]),
+)
+def test_fast_encoder_writes_the_reference_log_entry(
+    message: str | None, severity: int | None, age_hours: float, clash: str | None, user: Any, policy: str
+) -> None:
+    doc = sample_event(2, timestamp=(NOW - timedelta(hours=age_hours)).isoformat())
+    doc["message"] = message
+    doc["event"]["severity"] = severity
+    doc["user"] = user
+    if clash:
+        doc[clash] = {"from": "the document"}
+    sink = DatadogSink(_config(name="fast", late_policy=policy, tags=["env:test"]), clock=lambda: NOW)
+    expected = orjson.loads(orjson.dumps(log_entry(sink.config, doc, NOW)))
+    assert orjson.loads(sink.encode(doc)) == expected
+    assert orjson.loads(sink.encode(doc)) == expected  # again, from the caches

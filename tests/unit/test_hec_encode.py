@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import orjson
 import pytest
 from hypothesis import given
@@ -11,7 +13,14 @@ from pydantic import SecretStr
 from forwarder.testing.receivers import sample_event
 from forwarder.testing.receivers.hec import check_envelope, split_envelopes
 from sinks._http import Outcome
-from sinks.splunk_hec import SplunkHecConfig, SplunkHecSink, envelope, epoch_seconds, hec_outcome
+from sinks.splunk_hec import (
+    EnvelopeEncoder,
+    SplunkHecConfig,
+    SplunkHecSink,
+    envelope,
+    epoch_seconds,
+    hec_outcome,
+)
 
 
 def _config(**kw: object) -> SplunkHecConfig:
@@ -64,7 +73,7 @@ def test_index_is_omitted_unless_configured() -> None:
 @given(
     event_id=st.text(min_size=1, max_size=40),
     dataset=st.text(max_size=30),
-    org=st.one_of(st.none(), st.text(max_size=20), st.integers()),
+    org=st.one_of(st.none(), st.text(max_size=20), st.integers(min_value=0, max_value=2**63 - 1)),
     message=st.text(max_size=200),
 )
 def test_every_envelope_passes_the_hec_checks(event_id: str, dataset: str, org: object, message: str) -> None:
@@ -137,3 +146,29 @@ def test_limits_stay_under_a_mebibyte_and_a_thousand_events() -> None:
     limits = SplunkHecSink(_config()).limits
     assert limits.max_events == 1000
     assert limits.max_bytes == 1_048_576
+
+
+@given(
+    dataset=st.one_of(st.none(), st.text(max_size=20)),
+    kind=st.one_of(st.none(), st.sampled_from(["event", "alert"])),
+    org=st.one_of(st.none(), st.text(max_size=20)),
+    event_id=st.one_of(st.text(max_size=20), st.integers(min_value=-(2**63), max_value=2**63 - 1)),
+    timestamp=st.one_of(st.none(), st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat())),
+    extra_fields=st.dictionaries(st.sampled_from(["tenant", "event_id", "env"]), st.text(max_size=5)),
+)
+def test_fast_encoder_writes_the_reference_envelope(
+    dataset: str | None,
+    kind: str | None,
+    org: str | None,
+    event_id: object,
+    timestamp: str | None,
+    extra_fields: dict[str, str],
+) -> None:
+    doc = sample_event(1)
+    doc["event"].update(dataset=dataset, kind=kind, id=event_id)
+    doc["organization"] = {"id": org} if org is not None else None
+    doc["@timestamp"] = timestamp
+    config = _config(fields=extra_fields)
+    encoder = EnvelopeEncoder(config)
+    for _ in range(2):  # second time from the cache
+        assert orjson.loads(encoder(doc)) == orjson.loads(orjson.dumps(envelope(config, doc)))

@@ -94,9 +94,13 @@ class HttpReceiver:
         host: str = "127.0.0.1",
         port: int = 0,
         keep_events: bool = True,
+        count_only: bool = False,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.host, self.port = host, port
+        # Benchmarks only: trust the sender's framing and count events without parsing them, so the
+        # receiver (a Python process) does not become what the benchmark measures.
+        self.count_only = count_only
         self.ssl_context = ssl_context  # serve HTTPS (and check client certificates if it requires them)
         self.keep_events = keep_events
         self.faults = FaultScript()
@@ -161,6 +165,11 @@ class HttpReceiver:
             self.events.extend(events)
         async with self._changed:
             self._changed.notify_all()
+
+    async def accept_count(self, count: int) -> None:
+        """Record ``count`` events in count-only mode (no ids, no bodies)."""
+        self.event_count += count
+        self.batch_sizes.append(count)
 
     def unique_ids(self) -> set[str]:
         """Event ids accepted at least once."""

@@ -1,0 +1,195 @@
+"""Sink throughput: events/s each HTTP sink encodes and sends to its receiver (running in a separate process),
+against the floor any forwarder pays for the same events: orjson encode + gzip level 1 over batches of 1,000.
+
+    uv run python benchmarks/sinks.py [--events 20000] [--rounds 5]
+
+Rounds interleave baseline and sinks; medians are reported. Last line: JSON array (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import zlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from forwarder.testing.receivers import sample_event
+from forwarder.testing.receivers.datadog import DEFAULT_API_KEY
+from forwarder.testing.receivers.hec import DEFAULT_TOKEN
+from sinks import Sink
+from sinks.datadog import DatadogConfig, DatadogSink
+from sinks.splunk_hec import SplunkHecConfig, SplunkHecSink
+
+TARGET = 0.5
+CONCURRENCY = 4  # sends in flight, as delivery runs them with `concurrency: 4`
+
+
+def make_events(n: int) -> list[dict[str, Any]]:
+    now = datetime.now(UTC).isoformat()
+    return [sample_event(i, timestamp=now) for i in range(n)]
+
+
+def baseline(events: Sequence[dict[str, Any]], cpu: list[float]) -> float:
+    """Seconds for orjson.dumps of every event + gzip level 1 over batches of 1,000 (no network)."""
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for start in range(0, len(events), 1000):
+        body = b"\n".join(orjson.dumps(e) for e in events[start : start + 1000])
+        compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+        compressor.compress(body)
+        compressor.flush()
+    cpu.append(time.process_time() - cpu_started)
+    return time.perf_counter() - started
+
+
+def batches(sink: Sink, events: Sequence[dict[str, Any]]) -> list[list[bytes]]:
+    """Encode and cut batches by the sink's declared limits, as delivery does (the byte limit is checked
+    per chunk of ``max_events``, then per event only when a chunk is over it)."""
+    limits, encode, out = sink.limits, sink.encode, []
+    for start in range(0, len(events), limits.max_events):
+        chunk = [encode(e) for e in events[start : start + limits.max_events]]
+        if sum(map(len, chunk)) <= limits.max_bytes:
+            out.append(chunk)
+            continue
+        current: list[bytes] = []
+        size = 0
+        for encoded in chunk:
+            if current and size + len(encoded) > limits.max_bytes:
+                out.append(current)
+                current, size = [], 0
+            current.append(encoded)
+            size += len(encoded)
+        out.append(current)
+    return out
+
+
+async def ours(sink: Sink, events: Sequence[dict[str, Any]], cpu: list[float]) -> float:
+    """Seconds to encode every event and send it, ``CONCURRENCY`` requests in flight; appends the CPU
+    seconds this process spent to ``cpu`` (the rest of the wall time is the receiver and the network)."""
+    slots = asyncio.Semaphore(CONCURRENCY)
+
+    async def send(batch: list[bytes]) -> None:
+        try:
+            await sink.send(batch)
+        finally:
+            slots.release()
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    async with asyncio.TaskGroup() as group:
+        step = sink.limits.max_events
+        for start in range(0, len(events), step):
+            for batch in batches(sink, events[start : start + step]):
+                await slots.acquire()
+                group.create_task(send(batch))
+                await asyncio.sleep(0)  # let the send start (as delivery's journal reads would)
+    cpu.append(time.process_time() - cpu_started)
+    return time.perf_counter() - started
+
+
+@asynccontextmanager
+async def receiver_process(kind: str) -> AsyncIterator[str]:
+    """``python -m forwarder.testing.receivers <kind>`` in its own process; yields its URL."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "forwarder.testing.receivers", kind, "--count-only", stdout=subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        yield str(json.loads(line)["url"])
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+async def received(url: str) -> int:
+    async with aiohttp.ClientSession() as session, session.get(f"{url}/_receiver/stats") as response:
+        return int((await response.json())["events"])
+
+
+async def main(n: int, rounds: int) -> list[dict[str, Any]]:
+    events = make_events(n)
+    async with receiver_process("hec") as hec_url, receiver_process("datadog") as dd_url:
+        sinks: dict[str, tuple[Sink, str]] = {
+            "splunk_hec": (
+                SplunkHecSink(
+                    SplunkHecConfig.model_validate(
+                        {"type": "splunk_hec", "name": "bench-hec", "url": hec_url, "token": DEFAULT_TOKEN}
+                    )
+                ),
+                hec_url,
+            ),
+            "datadog": (
+                DatadogSink(
+                    DatadogConfig.model_validate(
+                        {
+                            "type": "datadog",
+                            "name": "bench-dd",
+                            "url": f"{dd_url}/api/v2/logs",
+                            "api_key": DEFAULT_API_KEY,
+                        }
+                    )
+                ),
+                dd_url,
+            ),
+        }
+        timings: dict[str, list[float]] = {"baseline": [], **{name: [] for name in sinks}}
+        cpu: dict[str, list[float]] = {"baseline": [], **{name: [] for name in sinks}}
+        for _ in range(rounds):
+            timings["baseline"].append(baseline(events, cpu["baseline"]))
+            for name, (sink, _url) in sinks.items():
+                timings[name].append(await ours(sink, events, cpu[name]))
+        for name, (sink, url) in sinks.items():
+            got = await received(url)
+            assert got == n * rounds, f"{name}: receiver got {got} of {n * rounds} events"
+            await sink.close()
+    return report(n, timings, cpu)
+
+
+def report(n: int, timings: dict[str, list[float]], cpu: dict[str, list[float]]) -> list[dict[str, Any]]:
+    rate: Callable[[str], float] = lambda name: n / statistics.median(timings[name])  # noqa: E731
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return [
+        {
+            "name": f"sink_{name}_encode_send",
+            "unit": "events/s",
+            "ours": round(rate(name)),
+            "baseline": round(rate("baseline")),
+            "ratio": round(rate(name) / rate("baseline"), 3),
+            "target": TARGET,
+            "peak_rss_mb": round(rss, 1),
+            "events": n,
+            "rounds": len(timings[name]),
+            "concurrency": CONCURRENCY,
+            # baseline CPU / our process's CPU: the ratio when the receiver, the network and other load on
+            # the machine cost nothing; the wall-clock ratio above is the claim.
+            "cpu_ratio": round(statistics.median(cpu["baseline"]) / statistics.median(cpu[name]), 3),
+        }
+        for name in timings
+        if name != "baseline"
+    ]
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    results = asyncio.run(main(args.events, args.rounds))
+    for result in results:
+        name, ours_rate, base_rate = result["name"], result["ours"], result["baseline"]
+        print(f"{name}: {ours_rate} events/s, baseline {base_rate}, ratio {result['ratio']}")
+    print(json.dumps(results))
