@@ -6,6 +6,8 @@ without importing the whole configuration tree.
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,9 @@ class Settings(BaseModel):
             return data
         data = dict(data)
         for name, field in cls.model_fields.items():
+            if isinstance(data.get(name), str) and _is_duration(field.annotation):
+                data[name] = parse_duration(data[name])
+        for name, field in cls.model_fields.items():
             key = f"{name}_file"
             if key not in data or not _is_secret(field.annotation):
                 continue
@@ -42,6 +47,23 @@ class Settings(BaseModel):
     def secret_file_keys(cls) -> set[str]:
         """The ``*_file`` keys this section accepts (used by the JSON schema and the docs)."""
         return {f"{n}_file" for n, f in cls.model_fields.items() if _is_secret(f.annotation)}
+
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta | str:
+    """``500ms``, ``30s``, ``5m``, ``1h``, ``2d`` -> timedelta; anything else is left for pydantic (ISO 8601
+    ``PT5M`` and plain seconds still work, and a wrong value gets pydantic's message)."""
+    match = _DURATION.fullmatch(text)
+    if not match:
+        return text
+    return timedelta(seconds=float(match.group(1)) * _DURATION_UNITS[match.group(2)])
+
+
+def _is_duration(annotation: Any) -> bool:
+    return annotation is timedelta or timedelta in getattr(annotation, "__args__", ())
 
 
 def _is_secret(annotation: Any) -> bool:

@@ -1,0 +1,173 @@
+"""``sf-forwarder run``: wire journal, sinks, deliveries, sources and the ops server, and shut down cleanly.
+
+Start order: journal, ops server, deliveries (they drain what an earlier run left), then sources.
+Stop order (SIGTERM/SIGINT): sources first (no new data), deliveries drain in-flight batches within the
+deadline, then the journal closes. Exit 0 only after a requested stop; anything else is non-zero so an
+orchestrator restarts the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import structlog
+
+from forwarder import server
+from forwarder.config import AnySinkConfig, Config
+from forwarder.delivery import Delivery
+from forwarder.ingest import make_emit
+from forwarder.journal import Journal
+from forwarder.journal.sqlite import SqliteJournal
+from forwarder.logging import configure
+from forwarder.salesforce.auth import Authenticator, ssl_context
+from forwarder.salesforce.rest import RestClient
+from forwarder.sources import Source
+from forwarder.sources.eventlogfile import EventLogFileSource
+from forwarder.sources.setupaudittrail import SetupAuditTrailSource
+from forwarder.sources.streaming import StreamingSource
+from sinks import Sink
+from sinks.datadog import DatadogConfig, DatadogSink
+from sinks.file import FileSink, FileSinkConfig
+from sinks.splunk_hec import SplunkHecConfig, SplunkHecSink
+from sinks.syslog import SyslogConfig, SyslogSink
+
+log = structlog.get_logger()
+
+#: Seconds that in-flight batches get to finish after a stop request.
+DRAIN_DEADLINE = 20.0
+
+
+def build_sink(config: AnySinkConfig) -> Sink:
+    """One sink object from its config section."""
+    if isinstance(config, SplunkHecConfig):
+        return SplunkHecSink(config)
+    if isinstance(config, DatadogConfig):
+        return DatadogSink(config)
+    if isinstance(config, SyslogConfig):
+        return SyslogSink(config)
+    if isinstance(config, FileSinkConfig):
+        return FileSink(config)
+    raise TypeError(f"no sink for {type(config).__name__}")
+
+
+async def open_journal(config: Config) -> SqliteJournal:
+    """The journal of this config, with the configured sinks as its live consumers."""
+    return await SqliteJournal.open(
+        config.state.path,
+        max_bytes=config.state.max_bytes,
+        when_full=config.state.when_full,
+        consumers=[s.name for s in config.sinks],
+    )
+
+
+def build_sources(config: Config, auth: Authenticator, http: aiohttp.ClientSession) -> list[Source]:
+    """The enabled sources; they share one authenticator and one HTTP session."""
+    rest = RestClient(auth, http, config.salesforce.api_version)
+    sources: list[Source] = []
+    if config.sources.streaming.enabled:
+        sources.append(StreamingSource(config.sources.streaming, auth, config.salesforce.api_version, http))
+    if config.sources.eventlogfile.enabled:
+        sources.append(EventLogFileSource(config.sources.eventlogfile, rest))
+    if config.sources.setupaudittrail.enabled:
+        sources.append(SetupAuditTrailSource(config.sources.setupaudittrail, rest))
+    return sources
+
+
+@dataclass
+class Forwarder:
+    """The running daemon. ``stop()`` asks for a clean shutdown; ``run()`` returns once it is done."""
+
+    config: Config
+    health: server.Health = field(default_factory=server.Health)
+    listen: str | None = None  # overrides config.server.listen (tests use port 0)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    journal: Journal | None = None
+    ops: Any = None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        journal = await open_journal(self.config)
+        self.journal = journal
+        self.health.journal_open = True
+        runner = await server.start(self.health, self.listen or self.config.server.listen)
+        self.ops = runner
+        try:
+            connector = aiohttp.TCPConnector(ssl=ssl_context(self.config.salesforce.tls))
+            async with aiohttp.ClientSession(connector=connector) as http:
+                await self._serve(journal, http)
+        finally:
+            self.health.journal_open = False
+            await runner.cleanup()
+            await journal.close()
+
+    async def _serve(self, journal: Journal, http: aiohttp.ClientSession) -> None:
+        sinks = [build_sink(c) for c in self.config.sinks]
+        deliveries = [
+            Delivery(s, c.route, journal, concurrency=c.concurrency, batch=c.batch)
+            for s, c in zip(sinks, self.config.sinks, strict=True)
+        ]
+        auth = Authenticator(self.config.salesforce, http)
+        sources = build_sources(self.config, auth, http)
+        try:
+            async with asyncio.TaskGroup() as group:
+                delivery_tasks = [group.create_task(d.run(), name=f"sink:{d.name}") for d in deliveries]
+                source_tasks = [
+                    group.create_task(self._run_source(s, journal), name=f"source:{s.name}") for s in sources
+                ]
+                watcher = group.create_task(self._watch_auth(auth), name="auth-watch")
+                await self._stop.wait()
+                log.info("stopping", drain_deadline=DRAIN_DEADLINE)
+                for task in source_tasks:
+                    task.cancel()
+                await asyncio.gather(*(d.stop(DRAIN_DEADLINE) for d in deliveries))
+                for task in [*delivery_tasks, watcher]:
+                    task.cancel()
+        finally:
+            for sink in sinks:
+                with contextlib.suppress(Exception):
+                    await sink.close()
+
+    async def _run_source(self, source: Source, journal: Journal) -> None:
+        position = await journal.position(source.name)
+        emit = make_emit(journal, source.name, source.lane, raw=self.config.normalize.raw)
+        log.info("source_started", source=source.name, resumed=position is not None)
+        await source.run(position, emit)
+
+    async def _watch_auth(self, auth: Authenticator) -> None:
+        """Readiness: authenticated to Salesforce. Re-checked every 30 s (token cache makes it cheap)."""
+        while True:
+            try:
+                await auth.session()
+                self.health.salesforce_authenticated = True
+            except Exception as exc:  # any failure means "not ready"; the reason is logged
+                self.health.salesforce_authenticated = False
+                log.warning("salesforce_auth_failed", error=type(exc).__name__, detail=str(exc))
+            await asyncio.sleep(30)
+
+
+def install_signal_handlers(stop: Callable[[], None]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+
+
+async def main(config: Config, *, ready: Callable[[Forwarder], Awaitable[None]] | None = None) -> int:
+    """Run until SIGTERM/SIGINT; 0 after a requested stop, 1 when a component failed."""
+    configure(config.logging.level, config.logging.format)
+    forwarder = Forwarder(config)
+    install_signal_handlers(forwarder.stop)
+    try:
+        await forwarder.run()
+    except Exception:
+        log.exception("forwarder_failed")
+        return 1
+    log.info("stopped")
+    return 0

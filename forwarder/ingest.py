@@ -1,0 +1,62 @@
+"""The path from a source's ``emit`` to the journal: normalise each record, then one durable append.
+
+Records that fail normalisation are dead-lettered in the same transaction as the events and the
+position, so a batch is either wholly in (events + rejections + position) or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import structlog
+
+from forwarder import metrics
+from forwarder.events import EventDoc
+from forwarder.journal import DeadLetter, Journal
+from forwarder.normalize import Rejected, normalize_doc
+from forwarder.records import Emit, Lane, Position, Record
+
+INGEST_CONSUMER = "ingest"
+log = structlog.get_logger()
+
+
+def rejected_letter(rejected: Rejected) -> DeadLetter:
+    """A dead letter for a record that could not be normalised, with enough to replay it by hand."""
+    record = rejected.record
+    payload: dict[str, Any] = {
+        "source": record.source,
+        "kind": record.kind,
+        "received_at": record.received_at.isoformat(),
+        "payload": record.payload,
+    }
+    return DeadLetter(consumer=INGEST_CONSUMER, reason=rejected.reason, payload=payload)
+
+
+def make_emit(journal: Journal, source: str, lane: Lane, *, raw: Literal["full", "none"] = "full") -> Emit:
+    """The ``emit`` callback handed to one source."""
+    received = metrics.records_received.labels(source)
+    ingested = metrics.events_ingested.labels(source, lane.value)
+    rejected_count = metrics.records_rejected.labels(source)
+
+    async def emit(records: Sequence[Record], position: Position | None) -> None:
+        now = datetime.now(UTC)
+        events: list[EventDoc] = []
+        letters: list[DeadLetter] = []
+        for record in records:
+            result = normalize_doc(record, raw=raw, ingested=now)
+            if isinstance(result, Rejected):
+                letters.append(rejected_letter(result))
+            else:
+                events.append(result)
+        with metrics.journal_append_seconds.time():
+            await journal.append(source, lane, events, letters, position)
+        received.inc(len(records))
+        ingested.inc(len(events))
+        if letters:
+            rejected_count.inc(len(letters))
+            metrics.dead_letters.labels(INGEST_CONSUMER).inc(len(letters))
+            log.warning("records_rejected", source=source, count=len(letters), first_reason=letters[0].reason)
+
+    return emit
