@@ -5,6 +5,7 @@ status -> outcome table, and ``Retry-After`` parsing. A sink makes one request p
 from __future__ import annotations
 
 import asyncio
+import io
 import ssl
 import zlib
 from collections.abc import Mapping
@@ -20,6 +21,8 @@ from forwarder.settings import TlsConfig
 
 #: ``Retry-After`` is honoured up to this many seconds (reference §7.4: cap at 60 s).
 RETRY_AFTER_CAP = 60.0
+#: Bodies above this size are sent as a stream (aiohttp's TOO_LARGE_BYTES_BODY).
+_STREAM_BODY_BYTES = 1 << 20
 #: Server answers are kept in error messages only up to this length (they may echo payload data).
 _BODY_EXCERPT = 300
 
@@ -149,8 +152,10 @@ class HttpClient:
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None, *, what: str
     ) -> Response:
         """One request; the response body is read whole. ``what`` names the peer in errors (no secrets)."""
+        # aiohttp warns that a large bytes body "might lock the event loop"; a stream is written in chunks.
+        data = io.BytesIO(body) if body is not None and len(body) > _STREAM_BODY_BYTES else body
         try:
-            async with self._get_session().request(method, url, data=body, headers=dict(headers)) as resp:
+            async with self._get_session().request(method, url, data=data, headers=dict(headers)) as resp:
                 return Response(resp.status, dict(resp.headers), await resp.read())
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RetryableError(f"{what}: {type(exc).__name__}: {_safe(exc)}") from None
