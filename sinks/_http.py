@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -100,6 +101,14 @@ def raise_for(outcome: Outcome, response: Response, what: str) -> None:
     if outcome is Outcome.TOO_LARGE:
         raise BatchTooLargeError(detail)
     raise PermanentError(detail)
+
+
+def check_http_url(value: str) -> str:
+    """Config validator: an absolute http(s) URL with a host (a bare host is a common slip)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
+    return value
 
 
 def gzip_body(body: bytes, level: int = 1) -> bytes:

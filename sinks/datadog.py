@@ -12,14 +12,14 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import orjson
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from forwarder import metrics
 from forwarder.errors import PermanentError
 from forwarder.events import EventDoc
 from forwarder.settings import TlsConfig
 from sinks import SinkConfig, SinkLimits
-from sinks._http import HttpClient, gzip_off_loop, http_outcome, raise_for
+from sinks._http import HttpClient, check_http_url, gzip_off_loop, http_outcome, raise_for
 
 # Intake limits (Datadog "Send logs"): 5 MB uncompressed per payload, 1 MB per log, 1000 entries per array.
 # We cut batches at 4.25 MB like Vector's datadog_logs sink, leaving room for the array framing.
@@ -64,6 +64,17 @@ class DatadogConfig(SinkConfig):
     timeout: float = Field(60.0, gt=0, description="Seconds one request may take in total.")
     connect_timeout: float = Field(10.0, gt=0, description="Seconds to establish a connection.")
     tls: TlsConfig = Field(default_factory=TlsConfig, description="TLS client options.")
+
+    _url = field_validator("url")(lambda v: v if v is None else check_http_url(v))
+
+    @model_validator(mode="after")
+    def _batch_within_intake_limits(self) -> DatadogConfig:
+        # Delivery applies ``batch`` overrides as given, so refuse ones the intake would refuse.
+        if (self.batch.max_events or 0) > MAX_ENTRIES:
+            raise ValueError(f"batch.max_events: Datadog takes at most {MAX_ENTRIES} logs per request")
+        if (self.batch.max_bytes or 0) > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"batch.max_bytes: keep it at most {MAX_PAYLOAD_BYTES} (intake limit 5 MB)")
+        return self
 
     def intake_url(self) -> str:
         """``https://http-intake.logs.<site>/api/v2/logs`` unless ``url`` is given."""

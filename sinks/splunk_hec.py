@@ -15,14 +15,22 @@ from typing import Any, Literal
 
 import orjson
 import structlog
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from forwarder import metrics
 from forwarder.errors import PermanentError, RetryableError
 from forwarder.events import EventDoc, get_path
 from forwarder.settings import Settings, TlsConfig
 from sinks import SinkConfig, SinkLimits
-from sinks._http import HttpClient, Outcome, Response, gzip_off_loop, http_outcome, raise_for
+from sinks._http import (
+    HttpClient,
+    Outcome,
+    Response,
+    check_http_url,
+    gzip_off_loop,
+    http_outcome,
+    raise_for,
+)
 
 log = structlog.get_logger()
 
@@ -77,6 +85,8 @@ class SplunkHecConfig(SinkConfig):
     timeout: float = Field(60.0, gt=0, description="Seconds one request may take in total.")
     connect_timeout: float = Field(10.0, gt=0, description="Seconds to establish a connection.")
     tls: TlsConfig = Field(default_factory=TlsConfig, description="TLS client options.")
+
+    _url = field_validator("url")(check_http_url)
 
 
 # --- pure encoding ---------------------------------------------------------------------------------------
@@ -216,9 +226,10 @@ class SplunkHecSink:
         self.config = config
         self.name = config.name
         # Reference §1.5: stay at <= 1 MiB uncompressed and <= 1000 events per request; split on 413.
+        # The body adds a newline between envelopes, so the encoded events get 1 MiB minus 1000 bytes.
         self.limits = SinkLimits(
             max_events=config.batch.max_events or 1000,
-            max_bytes=config.batch.max_bytes or 1_048_576,
+            max_bytes=config.batch.max_bytes or 1_048_576 - 1000,
             max_wait=config.batch.max_wait if config.batch.max_wait is not None else 1.0,
         )
         self.channel = config.channel or PROCESS_CHANNEL

@@ -185,10 +185,24 @@ def test_explicit_url_overrides_the_site() -> None:
     assert config.validate_url() == "http://127.0.0.1:9000/api/v1/validate"
 
 
-def test_limits_never_exceed_the_intake_limits() -> None:
-    limits = DatadogSink(_config(batch={"max_events": 5000, "max_bytes": 50_000_000})).limits
+def test_limits_are_the_intake_limits() -> None:
+    limits = DatadogSink(_config()).limits
     assert limits.max_events == 1000
-    assert limits.max_bytes <= 4_250_000
+    assert limits.max_bytes == 4_250_000
+
+
+@pytest.mark.parametrize(
+    ("batch", "message"),
+    [({"max_events": 5000}, "at most 1000 logs"), ({"max_bytes": 50_000_000}, "intake limit 5 MB")],
+)
+def test_batch_overrides_beyond_the_intake_limits_are_refused(batch: dict[str, int], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _config(batch=batch)
+
+
+def test_url_must_be_http_or_https() -> None:
+    with pytest.raises(ValueError, match="http:// or https://"):
+        _config(url="http-intake.logs.datadoghq.com/api/v2/logs")
 
 
 def test_api_key_never_appears_in_the_config_repr() -> None:

@@ -145,7 +145,12 @@ def test_token_file_variant_is_read(tmp_path: object) -> None:
 def test_limits_stay_under_a_mebibyte_and_a_thousand_events() -> None:
     limits = SplunkHecSink(_config()).limits
     assert limits.max_events == 1000
-    assert limits.max_bytes == 1_048_576
+    assert limits.max_bytes + limits.max_events - 1 <= 1_048_576  # with the newlines between envelopes
+
+
+def test_url_must_be_http_or_https() -> None:
+    with pytest.raises(ValueError, match="http:// or https://"):
+        _config(url="splunk.example:8088")
 
 
 @given(
