@@ -133,3 +133,39 @@ async def test_generated_stream_events_reach_a_bayeux_subscriber() -> None:
                             m["data"]["payload"] for m in await resp.json() if m["channel"] == channel
                         ]
         assert payloads == want
+
+
+async def test_generated_activities_stream_at_once_and_reach_log_files_when_filed() -> None:
+    async with Simulator(seed=9) as org:
+        channel_counts = {
+            c: len(org.bus.after(c, org.bus.earliest_cursor(c), 100_000))
+            for c in ("/event/LoginEventStream", "/event/LightningUriEventStream")
+        }
+        files_before = set(org.log_files)
+        made = org.generate(40)
+        streamed = [a for a in made if a.channel in channel_counts]
+        after = {c: len(org.bus.after(c, org.bus.earliest_cursor(c), 100_000)) for c in channel_counts}
+        assert sum(after.values()) - sum(channel_counts.values()) == len(streamed)
+        assert set(org.log_files) == files_before
+        filed = org.file_logs()
+        rows = {tuple(r) for f in filed for r in f.source.rows()}
+        want = {tuple(row.values()) for a in made for row in a.elf.values()}
+        assert rows == want
+        assert all(f.interval == "Hourly" and f.created_date <= org.clock() for f in filed)
+        assert org.file_logs() == []  # nothing pending twice
+
+
+async def test_live_mode_keeps_publishing() -> None:
+    async with Simulator(seed=9, live_interval=0.01) as org:
+        published = 0
+        enough = asyncio.Event()
+
+        def count() -> None:
+            nonlocal published
+            published += 1
+            if published >= 5:
+                enough.set()
+
+        org.bus.add_listener(count)
+        async with asyncio.timeout(10):
+            await enough.wait()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ssl
 import tempfile
 from collections.abc import Callable, Iterable
@@ -56,6 +58,7 @@ class Simulator:
         start: datetime = DEFAULT_START,
         clock: Callable[[], datetime] = _utcnow,
         key_dir: Path | None = None,
+        live_interval: float | None = None,
     ) -> None:
         if scenario not in ("baseline", "attacks"):
             raise ValueError(f"unknown scenario {scenario!r}: baseline | attacks")
@@ -71,6 +74,9 @@ class Simulator:
         self.connect_timeout, self.activity_count = connect_timeout, activities
         self._runner: web.AppRunner | None = None
         self.base_url = ""
+        self.live_interval = live_interval
+        self._live: asyncio.Task[None] | None = None
+        self._pending: list[Activity] = []  # activities whose ELF rows are not filed yet
 
     # --- lifecycle -----------------------------------------------------------------------------------------
     async def __aenter__(self) -> Simulator:
@@ -103,6 +109,8 @@ class Simulator:
         self.cometd = CometdServer(self.bus, self.oauth.check, connect_timeout=self.connect_timeout)
         self.add_activities(iter_all(self.traffic, self.scenario, self.activity_count))
         await self._serve()
+        if self.live_interval:
+            self._live = asyncio.create_task(self._live_traffic(self.live_interval))
         log.info("simulator_started", base_url=self.base_url, seed=self.seed, scenario=self.scenario)
 
     async def _serve(self) -> None:
@@ -124,6 +132,11 @@ class Simulator:
         self.oauth.base_url = self.base_url
 
     async def stop(self) -> None:
+        if self._live is not None:
+            self._live.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._live
+            self._live = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -210,6 +223,42 @@ class Simulator:
 
     def add_audit_trail(self, action: str, section: str, display: str, **kw: Any) -> dict[str, Any]:
         return self.data.add_audit_trail(action, section, display, **kw)
+
+    def generate(self, count: int = 1) -> list[Activity]:
+        """Activities happening now: streamed and in SOQL at once; ELF rows wait for file_logs()."""
+        made = [self.traffic.random_activity(at=self.clock()) for _ in range(count)]
+        added = self.add_activities(made, log_files=False)
+        self._pending.extend(added)
+        return added
+
+    def file_logs(self) -> list[LogFile]:
+        """File pending ELF rows now: hourly files (Sequence continuing per hour), created at this instant.
+
+        Live files appear at once instead of 3-6 hours later, so a demo shows them; without the hourly
+        entitlement they wait for the day to end and become one Daily file.
+        """
+        now = self.clock()
+        if self.data.hourly:
+            due, self._pending = self._pending, []
+            made = self.data.build_log_files(due, late=True)
+        else:
+            today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+            due = [a for a in self._pending if a.at < today]
+            self._pending = [a for a in self._pending if a.at >= today]
+            made = self.data.build_log_files(due) if due else []
+        for log_file in made:
+            log_file.created_date = now
+        return made
+
+    async def _live_traffic(self, interval: float) -> None:
+        hour = self.clock().replace(minute=0, second=0, microsecond=0)
+        while True:
+            await asyncio.sleep(interval)
+            self.generate()
+            current = self.clock().replace(minute=0, second=0, microsecond=0)
+            if current != hour:
+                self.file_logs()
+                hour = current
 
     def stream_events(self, channel: str | None = None) -> list[Activity]:
         return [a for a in self.activities if a.channel and (channel is None or a.channel == channel)]

@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
         "--tls", action="store_true", help="serve HTTPS with a generated self-signed certificate"
     )
     parser.add_argument("--activities", type=int, default=200, help="baseline activities generated at start")
+    parser.add_argument("--live", type=float, default=2.0, help="seconds between live activities (0 = none)")
     parser.add_argument(
         "--key-dir", type=Path, default=None, help="where to write the key pair (default: temp)"
     )
@@ -63,6 +64,7 @@ async def _serve(args: argparse.Namespace) -> None:
         tls=args.tls,
         activities=args.activities,
         key_dir=args.key_dir,
+        live_interval=args.live or None,
     ) as org:
         print(_banner(org), flush=True)
         await stop.wait()

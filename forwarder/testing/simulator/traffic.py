@@ -872,6 +872,26 @@ class Traffic:
         return self._activity(channel, ctx, channel, payload)
 
     # --- scenarios -----------------------------------------------------------------------------------------
+    def random_activity(self, at: datetime | None = None) -> Activity:
+        """One ordinary activity (a login now and then, mostly work by logged-in users) at ``at``."""
+        roll = self.rng.random()
+        if roll < 0.1:
+            return self.login(at=at)
+        if roll < 0.13:
+            return self.logout(at=at)
+        makers = (
+            self.page_view,
+            self.uri,
+            self.api_query,
+            self.rest_call,
+            self.report,
+            self.list_view,
+            self.search,
+            self.apex,
+            self.file_download,
+        )
+        return self.rng.choice(makers)(at=at)
+
     def baseline(self, count: int = 200) -> list[Activity]:
         """Ordinary working-day traffic: logins first, then a mix of activity by logged-in users."""
         out = [self.login(u) for u in self.users[2:]]
