@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from forwarder.config import Config
+from forwarder.logging import configure
 
 
 async def collect(config: Config) -> dict[str, Any]:
@@ -45,6 +46,7 @@ def render(stats: dict[str, Any], indent: int = 0) -> list[str]:
 
 
 async def show(config: Config, *, as_json: bool = False) -> int:
+    configure("warning", config.logging.format)  # stdout is for the report; logs go to stderr
     stats = await collect(config)
     print(json.dumps(stats, indent=2, default=str) if as_json else "\n".join(render(stats)))
     return 0
