@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from forwarder import metrics
-from forwarder.delivery import NO_BACKOFF, Delivery
+from forwarder.delivery import NO_BACKOFF, Backoff, Delivery
 from forwarder.journal.sqlite import SqliteJournal
 from forwarder.records import Lane
 from forwarder.testing.receivers import sample_event
-from forwarder.testing.receivers.hec import DEFAULT_TOKEN, HecReceiver
+from forwarder.testing.receivers.hec import DEFAULT_TOKEN, HecReceiver, hec_fault
 from sinks.splunk_hec import SplunkHecConfig, SplunkHecSink
 
 N = 300
@@ -119,3 +119,19 @@ async def test_acks_that_never_come_keep_everything_for_after_a_restart(tmp_path
         assert await journal.cursor(sink.name, Lane.REALTIME) == N
         await sink.close()
         await journal.close()
+
+
+async def test_an_outage_window_delays_but_loses_nothing(receiver: HecReceiver, tmp_path: Path) -> None:
+    sink = _sink(receiver.url, "hec-outage")
+    journal = await _journal(tmp_path, sink.name)
+    receiver.faults.for_seconds(0.3, hec_fault(503, 9, "Server is busy"))
+    delivery = Delivery(sink, None, journal, backoff=Backoff(initial=0.01, cap=0.05, retry_after_cap=0.05))
+    async with asyncio.TaskGroup() as group:
+        group.create_task(delivery.run())
+        await receiver.wait_for_unique(N)
+        await delivery.stop(deadline=10)
+    assert any(r.status == 503 for r in receiver.requests)
+    assert receiver.duplicates() == 0
+    assert await journal.cursor(sink.name, Lane.REALTIME) == N
+    await sink.close()
+    await journal.close()

@@ -11,7 +11,7 @@ import aiohttp
 import orjson
 import pytest
 
-from forwarder.testing.receivers.hec import DEFAULT_TOKEN, HecReceiver
+from forwarder.testing.receivers.hec import DEFAULT_TOKEN, HecReceiver, hec_fault
 
 AUTH = {"Authorization": f"Splunk {DEFAULT_TOKEN}", "X-Splunk-Request-Channel": "c1"}
 
@@ -102,3 +102,13 @@ async def test_requires_a_channel_when_acks_are_on() -> None:
 async def test_ack_endpoint_says_ack_disabled_without_acks(receiver: HecReceiver) -> None:
     status, body = await _post(receiver.url, b'{"acks":[0]}', AUTH, "/services/collector/ack")
     assert (status, body["code"]) == (400, 14)
+
+
+async def test_a_fault_window_answers_every_request_until_it_ends(receiver: HecReceiver) -> None:
+    receiver.faults.for_seconds(30, hec_fault(503, 9, "Server is busy", retry_after=2))
+    for _ in range(3):
+        status, body = await _post(receiver.url, b'{"event":"a"}', AUTH)
+        assert (status, body["code"]) == (503, 9)
+    receiver.faults.clear()
+    status, _ = await _post(receiver.url, b'{"event":"a"}', AUTH)
+    assert status == 200
