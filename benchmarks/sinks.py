@@ -36,7 +36,7 @@ from sinks.datadog import DatadogConfig, DatadogSink
 from sinks.splunk_hec import SplunkHecConfig, SplunkHecSink
 
 TARGET = 0.5
-CONCURRENCY = 4  # sends in flight, as delivery runs them with `concurrency: 4`
+CONCURRENCY = 2  # sends in flight, as delivery runs them with `concurrency: 2`
 
 
 def make_events(n: int) -> list[dict[str, Any]]:

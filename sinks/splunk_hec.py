@@ -239,6 +239,7 @@ class SplunkHecSink:
             config.tls, config.timeout, config.connect_timeout, config.concurrency
         )
         self._log = log.bind(sink=self.name)
+        self._warned_no_ack = False
 
     def encode(self, event: EventDoc) -> bytes:
         """One envelope as JSON bytes."""
@@ -291,7 +292,9 @@ class SplunkHecSink:
     async def _await_ack(self, ack_id: Any) -> None:
         """Poll ``/services/collector/ack`` until ``ack_id`` is true; unacked at the timeout -> retry."""
         if not isinstance(ack_id, int):  # ack off on the token: the 200 is all Splunk will say
-            self._log.warning("hec_ack_id_missing")
+            if not self._warned_no_ack:
+                self._warned_no_ack = True
+                self._log.warning("hec_ack_id_missing", detail="acknowledgement is off on the HEC token")
             return
         settings = self.config.acknowledgements
         started = time.monotonic()
