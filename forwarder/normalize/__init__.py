@@ -15,7 +15,7 @@ import orjson
 from pydantic import ValidationError
 
 from forwarder.events import EventDoc, SecurityEvent
-from forwarder.normalize.engine import FieldError, build
+from forwarder.normalize.engine import FieldError, NotJson, build
 from forwarder.normalize.families import family_for
 from forwarder.records import Record
 
@@ -26,10 +26,12 @@ RawMode = Literal["full", "none"]
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """A record that cannot become an event; ``reason`` starts with the offending field's name."""
+    """A record that cannot become an event; ``reason`` starts with the offending field's name, which
+    ``field`` also holds (the payload key; "payload" when the payload itself is unusable)."""
 
     record: Record
     reason: str
+    field: str = "payload"
 
 
 def normalize_doc(
@@ -39,15 +41,22 @@ def normalize_doc(
     payload: Mapping[str, Any] = record.payload
     if not isinstance(payload, Mapping):
         return Rejected(record, f"payload: expected an object, got {type(payload).__name__}")
+    family, provider = family_for(record.source, record.kind)
     try:
-        payload = _json_safe(payload)
-        family, provider = family_for(record.source, record.kind)
-        return build(
-            family, record.kind, provider, payload,
-            raw=raw == "full", ingested=ingested, received=record.received_at,
-        )  # fmt: skip
+        try:
+            return build(
+                family, record.kind, provider, payload,
+                raw=raw == "full", ingested=ingested, received=record.received_at,
+            )  # fmt: skip
+        except NotJson:  # rare: sanitise once, then build again
+            return build(
+                family, record.kind, provider, _json_safe(payload),
+                raw=raw == "full", ingested=ingested, received=record.received_at,
+            )  # fmt: skip
     except FieldError as exc:
-        return Rejected(record, str(exc))
+        return Rejected(record, str(exc), exc.field)
+    except NotJson:
+        return Rejected(record, "payload: not representable as JSON")
 
 
 def normalize(
@@ -62,21 +71,16 @@ def normalize(
     except ValidationError as exc:  # a mapping bug, not bad data: still a named, dead-lettered record
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        return Rejected(record, f"{where}: {first['msg']}")
+        return Rejected(record, f"{where}: {first['msg']}", where)
 
 
 def _json_safe(payload: Mapping[str, Any]) -> Mapping[str, Any]:
     """The payload if it serialises as JSON; text with invalid UTF-8 (lone surrogates from a
     ``surrogateescape`` decode) gets U+FFFD so the event is kept; other non-JSON values reject, named."""
-    try:
-        orjson.dumps(payload)
-        return payload
-    except TypeError:
-        pass
     cleaned: dict[str, Any] = {}
     for key, value in payload.items():
         name = key if isinstance(key, str) else repr(key)
-        cleaned[_clean_text(name)] = _clean_value(name, value)
+        cleaned[_clean_text(name)] = _clean_value(_clean_text(name), value)
     return cleaned
 
 
@@ -85,14 +89,15 @@ def _clean_text(text: str) -> str:
 
 
 def _clean_value(name: str, value: Any) -> Any:
+    """``name`` is the top-level payload key, the one a rejection names."""
     if isinstance(value, str):
         return _clean_text(value)
     if isinstance(value, Mapping):
-        return {_clean_text(str(k)): _clean_value(f"{name}.{k}", v) for k, v in value.items()}
+        return {_clean_text(str(k)): _clean_value(name, v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_clean_value(name, item) for item in value]
     try:
         orjson.dumps(value)
     except TypeError:
-        raise FieldError(_clean_text(name), f"not a JSON value ({type(value).__name__})") from None
+        raise FieldError(name, f"not a JSON value ({type(value).__name__})") from None
     return value

@@ -17,29 +17,41 @@ from typing import Any
 import orjson
 
 from forwarder.events import ECS_VERSION, EventDoc, format_timestamp
-from forwarder.normalize.values import BadValue
+from forwarder.normalize.values import BadValue, as_str
 
 Conv = Callable[[Any], Any]
-Path = tuple[str, ...]
+#: A compiled ECS path: (depth, first, second, third) e.g. (2, "user", "name", "").
+Path = tuple[int, str, str, str]
+#: One target of a Salesforce field: the ECS path and a converter (None: the value as it is).
+Op = tuple[int, str, str, str, Conv | None]
 #: Salesforce field -> the ECS paths it fills, each through an optional converter.
-Table = Mapping[str, tuple[tuple[Path, Conv | None], ...]]
+Table = Mapping[str, tuple[Op, ...]]
 #: ECS path <- the first present field of a list (e.g. TIMESTAMP_DERIVED, then TIMESTAMP), each with its
 #: converter; a converter returning None (an unusable IP) passes on to the next field.
 Pick = tuple[Path, tuple[tuple[str, Conv], ...]]
 Picks = tuple[Pick, ...]
 Finish = Callable[[Mapping[str, Any], EventDoc], None]
 
-#: Keys our sources add to payloads (replay id, channel, log file id...) and SOQL's ``attributes``.
+#: Keys our sources add to payloads (replay id, channel, log file id...) start with this.
 _ENVELOPE = "_"
+#: SOQL's per-record ``attributes`` (type and URL) says nothing about the event.
 _SKIP = frozenset({"attributes"})
 
 
-def target(path: str, conv: Conv | None = None) -> tuple[Path, Conv | None]:
-    return tuple(path.split(".")), conv
+def _path(dotted: str) -> Path:
+    parts = dotted.split(".")
+    if not 1 <= len(parts) <= 3:
+        raise ValueError(f"ECS path too deep for the table interpreter: {dotted}")
+    padded = [*parts, "", ""]
+    return len(parts), padded[0], padded[1], padded[2]
+
+
+def target(path: str, conv: Conv | None = None) -> Op:
+    return (*_path(path), conv)
 
 
 def pick(path: str, keys: tuple[str, ...], conv: Conv, *more: tuple[str, Conv]) -> Pick:
-    return tuple(path.split(".")), tuple((key, conv) for key in keys) + more
+    return _path(path), tuple((key, conv) for key in keys) + more
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +68,8 @@ class Family:
     finish: tuple[Finish, ...] = ()
     id_keys: tuple[str, ...] = ()  # first present is event.id; none -> content hash
     known: bool = True  # generic families (new event types) fall back to the receive time
+    #: compiled ``table`` + ``picks`` (``compiler.compile_fields``); None runs the reference interpreter.
+    apply: Callable[..., None] | None = None
 
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
@@ -73,18 +87,31 @@ def snake(name: str) -> str:
     return cached
 
 
-def put(doc: EventDoc, path: Path, value: Any) -> None:
+def put(doc: EventDoc, parts: tuple[str, ...], value: Any) -> None:
+    """Set ``value`` at a nested path, creating sections on the way (for hooks)."""
     node = doc
-    for part in path[:-1]:
+    for part in parts[:-1]:
         child = node.get(part)
         if child is None:
             child = node[part] = {}
         node = child
-    node[path[-1]] = value
+    node[parts[-1]] = value
 
 
-def _empty(value: Any) -> bool:
-    return value is None or value == ""
+def _set(doc: EventDoc, depth: int, first: str, second: str, third: str, value: Any) -> None:
+    if depth == 1:
+        doc[first] = value
+        return
+    section: dict[str, Any] | None = doc.get(first)
+    if section is None:
+        section = doc[first] = {}
+    if depth == 2:
+        section[second] = value
+        return
+    inner: dict[str, Any] | None = section.get(second)
+    if inner is None:
+        inner = section[second] = {}
+    inner[third] = value
 
 
 class FieldError(Exception):
@@ -92,76 +119,109 @@ class FieldError(Exception):
 
     def __init__(self, name: str, problem: str) -> None:
         super().__init__(f"{name}: {problem}")
+        self.field = name
 
 
-def _apply_table(payload: Mapping[str, Any], table: Table, doc: EventDoc, extra: dict[str, Any]) -> None:
+class NotJson(Exception):
+    """The payload holds text or numbers JSON cannot carry (lone surrogates, integers past 64 bits)."""
+
+
+def _convert(key: str, value: Any, conv: Conv) -> Any:
+    try:
+        return conv(value)
+    except BadValue as exc:
+        raise FieldError(key, str(exc)) from None
+
+
+def _apply_table(
+    payload: Mapping[str, Any], table: Table, doc: EventDoc, extra: dict[str, Any], envelope: list[str]
+) -> None:
+    """The hot loop: one pass over the payload; known fields through their ops, the rest to ``extra``."""
+    lookup = table.get
     for key, value in payload.items():
-        if _empty(value) or key in _SKIP:
+        if value is None or value == "" or key in _SKIP:
             continue
-        targets = table.get(key)
-        if targets is None:
-            extra[snake(key)] = value
+        ops = lookup(key)
+        if ops is None:
+            if key[:1] == _ENVELOPE:
+                envelope.append(key)
+            name = _snake_cache.get(key)
+            extra[name if name is not None else snake(key)] = value
             continue
-        for path, conv in targets:
-            try:
-                converted = value if conv is None else conv(value)
-            except BadValue as exc:
-                raise FieldError(key, str(exc)) from None
-            if converted is not None and converted != "":
-                put(doc, path, converted)
+        for depth, first, second, third, conv in ops:
+            if conv is None or (conv is as_str and value.__class__ is str):
+                converted = value
+            else:
+                converted = _convert(key, value, conv)
+                if converted is None or converted == "":
+                    continue
+            _set(doc, depth, first, second, third, converted)
 
 
 def _apply_picks(payload: Mapping[str, Any], picks: Picks, doc: EventDoc) -> None:
-    for path, choices in picks:
+    for (depth, first, second, third), choices in picks:
         for key, conv in choices:
             value = payload.get(key)
-            if _empty(value):
+            if value is None or value == "":
                 continue
-            try:
-                converted = conv(value)
-            except BadValue as exc:
-                raise FieldError(key, str(exc)) from None
+            converted = _convert(key, value, conv)
             if converted is not None:
-                put(doc, path, converted)
+                _set(doc, depth, first, second, third, converted)
                 break
 
 
-def content_id(kind: str, payload: Mapping[str, Any]) -> str:
-    """A stable id from the event type and the row content (our envelope keys excluded).
+def content_id(kind: str, content: Mapping[str, Any]) -> str:
+    """A stable id from the event type and the row content (our envelope keys excluded by the caller).
 
     Re-issued hourly ELF files repeat rows with a new Sequence (facts A2), so the id must not depend on
-    the file: only on what Salesforce recorded.
+    the file: only on what Salesforce recorded. Keys are sorted so column order does not matter; SHA-256
+    (hardware-accelerated) cut to 128 bits.
     """
-    content = {k: v for k, v in payload.items() if k[:1] != _ENVELOPE}
-    blob = orjson.dumps([kind, content], option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
-    return hashlib.blake2b(blob, digest_size=16).hexdigest()
+    try:
+        blob = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        raise NotJson from None
+    return hashlib.sha256(kind.encode("utf-8", "replace") + b"\0" + blob).hexdigest()[:32]
 
 
-def _event_id(family: Family, kind: str, payload: Mapping[str, Any]) -> str:
+def _content(payload: Mapping[str, Any], envelope: list[str]) -> dict[str, Any]:
+    content = dict(payload)
+    for key in envelope:
+        del content[key]
+    return content
+
+
+def _event_id(family: Family, kind: str, payload: Mapping[str, Any], content: dict[str, Any]) -> str:
     for key in family.id_keys:
         value = payload.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return content_id(kind, payload)
+        if value.__class__ is str and value:
+            _check_json(content)
+            return str(value)
+    return content_id(kind, content)
 
 
-def _related(doc: EventDoc) -> None:
-    ips: list[str] = []
+def _check_json(value: Any) -> None:
+    try:
+        orjson.dumps(value)
+    except TypeError:
+        raise NotJson from None
+
+
+def _related(doc: EventDoc, extra: dict[str, Any]) -> None:
+    source = doc.get("source")
+    ips: list[str] = [source["ip"]] if source and "ip" in source else []
+    more = extra.pop("_related_ip", None)
+    if more:
+        ips += [ip for ip in more if ip not in ips]
     users: list[str] = []
-    source_ip = doc.get("source", {}).get("ip")
-    if source_ip:
-        ips.append(source_ip)
-    for ip in doc.get("salesforce", {}).get("_related_ip", ()):
-        if ip not in ips:
-            ips.append(ip)
     user = doc.get("user")
     if user:
-        for section in (user, user.get("target") or {}, user.get("effective") or {}):
-            for key in ("name", "id"):
-                value = section.get(key)
-                if isinstance(value, str) and value not in users:
-                    users.append(value)
-    doc["salesforce"].pop("_related_ip", None)
+        for section in (user, user.get("target"), user.get("effective")):
+            if section:
+                for key in ("name", "id"):
+                    value = section.get(key)
+                    if value.__class__ is str and value not in users:
+                        users.append(value)
     if ips or users:
         doc["related"] = {"ip": ips, "user": users}
 
@@ -176,54 +236,44 @@ def build(
     ingested: datetime | None,
     received: datetime,
 ) -> EventDoc:
-    """The ECS document for one payload; raises ``FieldError`` naming the field that cannot be read."""
+    """The ECS document for one payload; raises ``FieldError`` naming the field that cannot be read,
+    ``NotJson`` when the payload must be sanitised first."""
     extra: dict[str, Any] = {}
-    doc: EventDoc = {"salesforce": extra}
-    _apply_table(payload, family.table, doc, extra)
-    _apply_picks(payload, family.picks, doc)
-    event = doc.setdefault("event", {})
-    event.update(
-        id=_event_id(family, kind, payload),
-        kind=family.kind,
-        category=list(family.category),
-        type=event.get("type") or list(family.type),
-        dataset=family.dataset,
-        provider=provider,
-        module="salesforce",
-    )
-    event.setdefault("severity", 0)
+    event: dict[str, Any] = {
+        "id": "", "kind": family.kind, "category": list(family.category), "type": list(family.type),
+        "dataset": family.dataset, "provider": provider, "module": "salesforce", "severity": 0,
+    }  # fmt: skip
     if family.action is not None:
-        event.setdefault("action", family.action)
+        event["action"] = family.action
+    doc: EventDoc = {"@timestamp": None, "event": event, "salesforce": extra}
+    envelope: list[str] = []
+    if family.apply is not None:
+        family.apply(payload, doc, event, extra, envelope)
+    else:
+        _apply_table(payload, family.table, doc, extra, envelope)
+        _apply_picks(payload, family.picks, doc)
+    content = _content(payload, envelope)
+    event["id"] = _event_id(family, kind, payload, content)
+    if envelope:
+        _check_json([payload[key] for key in envelope])
     for hook in family.finish:
         hook(payload, doc)
-    if "@timestamp" not in doc:
+    if doc["@timestamp"] is None:
         if family.known:
             raise FieldError(_time_field_names(family), "missing: no event time")
         doc["@timestamp"] = format_timestamp(received)  # a new event type is never rejected (issue 5)
         extra["timestamp_from"] = "received"
     if ingested is not None:
         event["ingested"] = format_timestamp(ingested)
-    _related(doc)
+    _related(doc, extra)
     doc["ecs"] = {"version": ECS_VERSION}
     if raw:
-        extra["raw"] = {k: v for k, v in payload.items() if k[:1] != _ENVELOPE}
-    return _ordered(doc)
+        extra["raw"] = content
+    return doc
 
 
 def _time_field_names(family: Family) -> str:
     for path, choices in family.picks:
-        if path == ("@timestamp",):
+        if path[1] == "@timestamp":
             return "|".join(key for key, _conv in choices)
     return "@timestamp"
-
-
-_ORDER = ("@timestamp", "message", "event")
-
-
-def _ordered(doc: EventDoc) -> EventDoc:
-    """Top-level keys in a stable, readable order (timestamp and event first), like ``to_doc``."""
-    out: EventDoc = {key: doc[key] for key in _ORDER if key in doc}
-    for key, value in doc.items():
-        if key not in out:
-            out[key] = value
-    return out

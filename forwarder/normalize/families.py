@@ -7,9 +7,11 @@ sources (LoginEventStream, LoginEvent, LoginHistory and the ELF Login row are al
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from forwarder.normalize import hooks
+from forwarder.normalize.compiler import compile_fields
 from forwarder.normalize.engine import Family, Finish, Table, pick, target
 from forwarder.normalize.values import (
     BadValue,
@@ -255,8 +257,21 @@ def _extra_hooks(dataset: str) -> tuple[Finish, ...]:
     return tuple(extra)
 
 
+_resolved: dict[tuple[str, str], tuple[Family, str]] = {}
+
+
 def family_for(source: str, kind: str) -> tuple[Family, str]:
     """The family and ``event.provider`` for a record; unknown kinds get the generic mapping."""
+    key = (source, kind)
+    found = _resolved.get(key)
+    if found is None:
+        found = _resolve(source, kind)
+        if len(_resolved) < 1_000:  # bounded: kinds come from outside
+            _resolved[key] = found
+    return found
+
+
+def _resolve(source: str, kind: str) -> tuple[Family, str]:
     if source == "setupaudittrail" or kind == "SetupAuditTrail":
         return _family("setup_audit_trail", "sat"), "SetupAuditTrail"
     if source == "eventlogfile":
@@ -291,6 +306,11 @@ def _family(dataset: str, shape: str) -> Family:
 
 
 def _make(dataset: str, shape: str) -> Family:
+    family = _describe(dataset, shape)
+    return replace(family, apply=compile_fields(family.table, family.picks))
+
+
+def _describe(dataset: str, shape: str) -> Family:
     category, types, action, kind = _classify(dataset)
     common: dict[str, Any] = {
         "dataset": "salesforce." + dataset, "category": category, "type": types, "action": action,

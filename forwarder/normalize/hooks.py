@@ -6,6 +6,7 @@ Each hook reads the raw payload and edits the document in place; it never raises
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from forwarder.events import EventDoc
@@ -150,10 +151,15 @@ def logout_codes(payload: Mapping[str, Any], doc: EventDoc) -> None:
 
 def tls(payload: Mapping[str, Any], doc: EventDoc) -> None:
     text = _text(payload, "TLS_PROTOCOL") or _text(payload, "TlsProtocol")
-    parsed = codes.tls_version(text) if text else None
+    parsed = _tls_cached(text) if text else None
     if parsed is not None:
         put(doc, ("tls", "version_protocol"), parsed[0])
         put(doc, ("tls", "version"), parsed[1])
+
+
+@lru_cache(maxsize=256)
+def _tls_cached(text: str) -> tuple[str, str] | None:
+    return codes.tls_version(text)
 
 
 def related_ips(*keys: str) -> Any:

@@ -6,8 +6,9 @@ Sources: shared/reference/salesforce-facts.md sections A4 (ELF CSV), B3 (stream 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from forwarder.events import format_timestamp
 
@@ -16,10 +17,38 @@ class BadValue(Exception):
     """A field value that cannot be read as its documented type."""
 
 
+R = TypeVar("R")
 _INT64 = 2**63
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 
 
+_CACHE_LIMIT = 65_536
+
+
+def _cached(fn: Callable[[Any], R]) -> Callable[[Any], R]:
+    """Memoise a pure converter on text input: ids and IPs repeat across millions of rows. Bounded:
+    the cache is emptied when full, never grows past ``_CACHE_LIMIT``."""
+    cache: dict[str, R] = {}
+
+    def wrapper(value: Any) -> R:
+        if value.__class__ is not str:
+            return fn(value)
+        try:
+            return cache[value]
+        except KeyError:
+            pass
+        result = fn(value)
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[value] = result
+        return result
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+@_cached
 def id18(value: Any) -> str:
     """The 18-character, case-insensitive form of a Salesforce id.
 
@@ -97,6 +126,7 @@ def as_bool(value: Any) -> bool:
     raise BadValue("expected a boolean")
 
 
+@_cached
 def ip_or_none(value: Any) -> str | None:
     """An IP address in canonical text, or None for the documented non-IP values.
 
@@ -142,7 +172,17 @@ def parse_elf_timestamp(value: Any) -> datetime:
 
 
 def iso_text(value: Any) -> str:
-    """A stream/object datetime as ECS date text."""
+    """A stream/object datetime as ECS date text; text already in that form (ELF TIMESTAMP_DERIVED,
+    ``2022-09-13T05:22:43.429Z``) is only checked, not re-formatted."""
+    if (
+        value.__class__ is str
+        and len(value) == 24
+        and value[23] == "Z"
+        and value[19] == "."
+        and value[10] == "T"
+    ):
+        parse_iso(value)
+        return str(value)
     return format_timestamp(parse_iso(value))
 
 
