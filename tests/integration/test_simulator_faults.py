@@ -215,6 +215,11 @@ async def test_without_hourly_entitlement_interval_is_an_invalid_field(
             "errorCode": "INVALID_FIELD",
         }
     ]
+    url = f"{org.base_url}/services/data/v62.0/sobjects/EventLogFile/describe"
+    async with http.get(url, headers={"Authorization": f"Bearer {tok}"}) as resp:
+        names = {f["name"] for f in (await resp.json())["fields"]}
+    assert "Interval" not in names
+    assert "Sequence" in names
 
 
 @pytest.mark.parametrize(

@@ -243,11 +243,15 @@ async def test_query_pages_with_next_records_url_until_done(
     assert total == len(org.log_files) > 20
     while not page["done"]:
         assert re.fullmatch(r"/services/data/v62\.0/query/01g\w+-\d+", page["nextRecordsUrl"])
+        last_url = page["nextRecordsUrl"]
         status, _, page = await get(http, org, page["nextRecordsUrl"], token)
         assert page["totalSize"] == total
         records += page["records"]
     assert "nextRecordsUrl" not in page
     assert sorted(r["Id"] for r in records) == sorted(org.log_files)
+    status, _, again = await get(http, org, last_url, token)  # a page can be fetched again (retries)
+    assert status == 200
+    assert again["records"] == page["records"]
     first = records[0]
     assert first["attributes"] == {
         "type": "EventLogFile",

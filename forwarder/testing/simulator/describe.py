@@ -106,9 +106,9 @@ def _field(name: str, kind: str, soap: str, length: int, label: str) -> dict[str
 
 
 def describe_event_log_file(version: str, hourly: bool) -> dict[str, Any]:
-    """Describe result; without the hourly entitlement Interval and Sequence are absent (facts A1: 37.0+)."""
+    """Describe result; without the hourly entitlement the ``Interval`` field is absent (as in SOQL)."""
     base = f"/services/data/v{version}/sobjects/EventLogFile"
-    fields = [_field(*spec) for spec in _FIELDS if hourly or spec[0] not in ("Interval", "Sequence")]
+    fields = [_field(*spec) for spec in _FIELDS if hourly or spec[0] != "Interval"]
     return {
         "actionOverrides": [],
         "activateable": False,

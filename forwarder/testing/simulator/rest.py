@@ -60,7 +60,7 @@ class Rest:
         self.org, self.oauth, self.faults = org, oauth, faults
         self.api_limit, self.api_used = api_limit, 0
         self.page_size = page_size
-        self.cursors: dict[str, _Cursor] = {}
+        self.cursors: dict[str, _Cursor] = {}  # kept for the simulator's life: a page can be fetched again
         self.requests: list[str] = []  # paths seen, for tests
 
     def add_routes(self, app: web.Application) -> None:
@@ -168,8 +168,6 @@ class Rest:
         body: dict[str, Any] = {"totalSize": len(cursor.records), "done": end >= len(cursor.records)}
         if not body["done"]:
             body["nextRecordsUrl"] = f"/services/data/v{version}/query/{locator}-{end}"
-        else:
-            self.cursors.pop(locator, None)
         body["records"] = records
         return json_response(body)
 
