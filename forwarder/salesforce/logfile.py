@@ -1,7 +1,8 @@
 """EventLogFile CSV: rows parsed as byte chunks stream in, typed by ``LogFileFieldTypes``.
 
 Format (facts A4): header row, every value double-quoted, embedded quotes doubled, LF line ends; a quoted
-value may span lines, so a chunk is cut only at a newline outside quotes.
+value may span lines, so a chunk is cut only at a newline outside quotes. The documented blob sample
+(facts A3) puts a space after some commas, so spaces before a quoted value are skipped.
 """
 
 from __future__ import annotations
@@ -77,8 +78,8 @@ async def csv_rows(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[list[str]
         text = pending + decoder.decode(chunk)
         cut = _cut(text)
         if cut:
-            yield list(csv.reader(io.StringIO(text[:cut])))
+            yield list(csv.reader(io.StringIO(text[:cut]), skipinitialspace=True))
         pending = text[cut:]
     pending += decoder.decode(b"", final=True)
     if pending.strip():
-        yield list(csv.reader(io.StringIO(pending)))
+        yield list(csv.reader(io.StringIO(pending), skipinitialspace=True))

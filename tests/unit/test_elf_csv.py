@@ -8,6 +8,7 @@ import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -81,3 +82,12 @@ def test_row_hash_is_content_and_type_sensitive() -> None:
     assert row_hash("Login", ["a", "b"]) == row_hash("Login", ["a", "b"])
     assert row_hash("Login", ["a", "b"]) != row_hash("Logout", ["a", "b"])
     assert row_hash("Login", ["a,b"]) != row_hash("Login", ["a", "b"])
+
+
+async def test_documented_blob_sample_with_spaces_after_commas() -> None:
+    examples = orjson.loads(Path("/work/shared/fixtures/salesforce/rest/compiled-rest-oauth-examples.json").read_bytes())
+    sample = next(e for e in examples["examples"] if e["id"] == "elf_blob_response")
+    data = "".join(line + "\n" for line in sample["body_lines"]).encode()
+    rows = await parse(data, [33])
+    assert rows[0][:3] == ["EVENT_TYPE", "ORGANIZATION_ID", "TIMESTAMP"]
+    assert rows[1][:3] == ["URI", "00DD0000000K5xD", "20130728185606.020"]
