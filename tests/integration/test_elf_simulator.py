@@ -150,6 +150,31 @@ class Stop(Exception):
     pass
 
 
+async def test_malformed_token_answers_then_recovery_lose_nothing() -> None:
+    async with Simulator(seed=10, activities=100) as org, client(org) as rest:
+        expected = truth(org, "Hourly")
+        journal = Journal()
+        kinds = ["html", "empty", "array"]
+        org.faults.malform("token", "html", count=2)
+        tries = 0
+
+        async def sleep(_: float) -> None:
+            nonlocal tries
+            tries += 1
+            if kinds:
+                org.faults.malform("token", kinds.pop(), count=2)
+            if len(journal.records) == len(expected):
+                raise Stop
+
+        src = EventLogFileSource(
+            EventLogFileConfig.model_validate({"start": "2026-11-01"}), rest, sleep=sleep, backoff=(0, 0)
+        )
+        with pytest.raises(Stop):
+            await src.run(None, journal.emit)
+    assert got(journal) == expected
+    assert tries >= 4
+
+
 def asyncio_cancel() -> Stop:
     return Stop()
 
