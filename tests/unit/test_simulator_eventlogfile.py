@@ -9,7 +9,7 @@ import zlib
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forwarder.testing.simulator.eventlogfile import GeneratedRows, StoredRows, compressed, encode_line
@@ -59,6 +59,7 @@ def test_values_salesforce_quotes_itself_come_out_tripled() -> None:
     assert encode_line(["", '""']) == '"",""""""\n'  # an empty quoted string: six quotes (facts A4)
 
 
+@settings(deadline=None)  # a shared 2-core machine: no per-example deadline
 @given(
     st.lists(
         st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=20), min_size=1, max_size=8

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from forwarder.testing.simulator import soql
 
@@ -121,3 +125,50 @@ def test_escaped_quotes_in_string_literals() -> None:
     rows = [{"Id": "x", "EventType": "O'Brien"}]
     query = soql.parse(r"SELECT Id FROM EventLogFile WHERE EventType = 'O\'Brien'", SCHEMA)
     assert soql.execute(query, rows) == rows
+
+
+NUM_SCHEMA = {"Obj": {"id": "Id", "n": "N", "s": "S"}}
+_OPS = {
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+@st.composite
+def conditions(draw: st.DrawFn, depth: int = 0) -> tuple[str, Any]:
+    """A random WHERE condition as SOQL text and as a Python predicate over one record."""
+    if depth >= 2 or draw(st.booleans()):
+        if draw(st.booleans()):
+            op, value = draw(st.sampled_from(sorted(_OPS))), draw(st.integers(-3, 3))
+            return f"N {op} {value}", lambda r, op=op, value=value: _OPS[op](r["N"], value)
+        values = draw(st.lists(st.sampled_from(["a", "B", "c"]), min_size=1, max_size=3))
+        text = ", ".join(f"'{v}'" for v in values)
+        wanted = {v.lower() for v in values}
+        return f"S IN ({text})", lambda r, wanted=wanted: r["S"].lower() in wanted
+    joiner = draw(st.sampled_from(["AND", "OR"]))
+    parts = draw(st.lists(conditions(depth + 1), min_size=2, max_size=3))
+    text = f" {joiner} ".join(f"({t})" for t, _ in parts)
+    preds = [p for _, p in parts]
+    if joiner == "AND":
+        return text, lambda r, preds=preds: all(p(r) for p in preds)
+    return text, lambda r, preds=preds: any(p(r) for p in preds)
+
+
+@settings(deadline=None)  # a shared 2-core machine: no per-example deadline
+@given(
+    st.lists(st.tuples(st.integers(-3, 3), st.sampled_from(["a", "b", "C", "d"])), max_size=12),
+    conditions(),
+)
+def test_where_agrees_with_a_python_reference(
+    rows: list[tuple[int, str]], condition: tuple[str, Any]
+) -> None:
+    records = [{"Id": str(i), "N": n, "S": s} for i, (n, s) in enumerate(rows)]
+    text, predicate = condition
+    query = soql.parse(f"SELECT Id FROM Obj WHERE {text} ORDER BY N DESC, Id", NUM_SCHEMA)
+    got = soql.execute(query, records)
+    want = sorted((r for r in records if predicate(r)), key=lambda r: (-r["N"], r["Id"]))
+    assert got == want
