@@ -98,6 +98,12 @@ class Demo:
             "SF_DEMO_OUTPUT": str(self.output),
         }
 
+    def live_traffic(self) -> None:
+        """A few new activities now, so the live streams keep moving while the demo runs."""
+        now = datetime.now(UTC)
+        fresh = [self.org.traffic.random_activity(at=now) for _ in range(3)]
+        self.org.add_activities(fresh, log_files=False)
+
     def summary(self) -> dict[str, Any]:
         archive = sources_by_id(_file_events(self.output / "events.jsonl"))
         sinks = {
@@ -121,12 +127,25 @@ def _ingested() -> dict[str, int]:
     return counts
 
 
-def _render(summary: dict[str, Any], elapsed: float) -> str:
+async def sink_lag(forwarder: Forwarder) -> dict[str, int]:
+    """Events in the journal each sink has not yet confirmed, over both lanes."""
+    if forwarder.journal is None:
+        return {}
+    consumers = (await forwarder.journal.stats()).get("consumers", {})
+    return {
+        name: sum(int(lane.get("lag", 0)) for lane in info.values() if isinstance(lane, dict))
+        for name, info in consumers.items()
+    }
+
+
+def _render(summary: dict[str, Any], elapsed: float, lag: dict[str, int] | None) -> str:
     lines = [f"sf-forwarder demo  {elapsed:5.0f}s   (Ctrl-C to stop)", "", "ingested per source:"]
     lines += [f"  {name:<16} {count:>8}" for name, count in summary["sources"].items()]
-    lines += ["", "delivered per sink      " + "  ".join(f"{s:>15}" for s in SOURCES)]
+    header = "delivered per sink      " + "  ".join(f"{s:>15}" for s in SOURCES)
+    lines += ["", header + ("        lag" if lag is not None else "")]
     for sink, counts in summary["sinks"].items():
-        lines.append(f"  {sink:<20}  " + "  ".join(f"{counts[s]:>15}" for s in SOURCES))
+        row = "  ".join(f"{counts[s]:>15}" for s in SOURCES)
+        lines.append(f"  {sink:<20}  {row}" + (f"  {lag.get(sink, 0):>9}" if lag is not None else ""))
     return "\n".join(lines)
 
 
@@ -145,6 +164,7 @@ async def run(duration: float | None, seed: int, output: Path, config_path: Path
             loop.add_signal_handler(sig, stop.set)
         task = asyncio.create_task(forwarder.run())
         await _watch(demo, forwarder, stop, task, duration)
+        await _drain(forwarder, task, seconds=30.0)
         forwarder.stop()
         await task
         return demo.summary()
@@ -159,10 +179,21 @@ async def _watch(
         elapsed = asyncio.get_running_loop().time() - started
         if duration is not None and elapsed >= duration:
             return
+        demo.live_traffic()
         if tty:
-            print("\033[2J\033[H" + _render(demo.summary(), elapsed), flush=True)
+            lag = await sink_lag(forwarder)
+            print("\033[2J\033[H" + _render(demo.summary(), elapsed, lag), flush=True)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=1.0)
+
+
+async def _drain(forwarder: Forwarder, task: asyncio.Task[None], seconds: float) -> None:
+    """Give the sinks up to ``seconds`` to catch up, so the final counts compare like with like."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            # The journal's lag is the one signal across all sinks; a short poll reads it simply.
+            while not task.done() and any((await sink_lag(forwarder)).values()):  # noqa: ASYNC110
+                await asyncio.sleep(0.2)
 
 
 def main(argv: list[str]) -> int:
@@ -181,6 +212,6 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    print(_render(summary, args.duration or 0))
+    print(_render(summary, args.duration or 0, None))
     print(json.dumps(summary, sort_keys=True))
     return 0
