@@ -45,7 +45,7 @@ def elf_source(rest: RestClient, **cfg: Any) -> EventLogFileSource:
     return EventLogFileSource(config, rest, sleep=no_sleep, backoff=(0, 0))
 
 
-async def poll(src: EventLogFileSource | SetupAuditTrailSource, journal: Journal) -> None:
+async def poll(src: Any, journal: Journal) -> None:
     """One successful poll, retrying transient errors as ``run`` does."""
     for _ in range(10):
         try:
@@ -218,3 +218,20 @@ async def test_api_budget_guard_pauses_pollers_and_says_so() -> None:
     assert rest.over_budget()
     assert usage >= 0.002
     assert naps == [1.0] * 4
+
+
+async def test_login_history_reads_every_login_once() -> None:
+    from forwarder.sources.loginhistory import LoginHistoryConfig, LoginHistorySource
+
+    async with Simulator(seed=11, activities=150, page_size=200) as org, client(org) as rest:
+        expected = {r["Id"] for r in org.data.objects["LoginHistory"]}
+        journal = Journal()
+        config = LoginHistoryConfig.model_validate({"enabled": True, "initial_span": "P60D", "batch_size": 7})
+        src = LoginHistorySource(config, rest, sleep=no_sleep, backoff=(0, 0))
+        await poll(src, journal)
+        await poll(src, journal)
+    ids = Counter(r.payload["Id"] for r in journal.records)
+    assert len(expected) > 10
+    assert set(ids) == expected
+    assert max(ids.values()) == 1
+    assert {(r.source, r.kind) for r in journal.records} == {("loginhistory", "LoginHistory")}
