@@ -16,6 +16,7 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 
 import aiohttp
+from multidict import CIMultiDict
 
 from forwarder.errors import AuthenticationError, BatchTooLargeError, PermanentError, RetryableError
 from forwarder.settings import TlsConfig
@@ -165,7 +166,7 @@ class HttpClient:
         data = io.BytesIO(body) if body is not None and len(body) > _STREAM_BODY_BYTES else body
         try:
             async with self._get_session().request(method, url, data=data, headers=dict(headers)) as resp:
-                return Response(resp.status, dict(resp.headers), await resp.read())
+                return Response(resp.status, CIMultiDict(resp.headers), await resp.read())  # case-insensitive
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RetryableError(f"{what}: {type(exc).__name__}: {_safe(exc)}") from None
         except ssl.SSLError as exc:  # wrong CA, bad client certificate: an operator must act, but keep data

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from forwarder.errors import AuthenticationError, PermanentError, RetryableError
 from forwarder.settings import TlsConfig
-from forwarder.testing.receivers import sample_event
+from forwarder.testing.receivers import Fault, sample_event
 from forwarder.testing.receivers.certs import make_pki
 from forwarder.testing.receivers.hec import DEFAULT_TOKEN, HecReceiver, hec_fault
 from sinks.splunk_hec import PROCESS_CHANNEL, SplunkHecConfig, SplunkHecSink
@@ -143,3 +143,14 @@ async def test_mutual_tls_without_a_client_certificate_delivers_nothing(tmp_path
             await sink.send([sink.encode(sample_event(1))])
         await sink.close()
         assert receiver.unique_ids() == set()
+
+
+async def test_retry_after_header_is_read_case_insensitively(receiver: HecReceiver) -> None:
+    sink = _sink(receiver.url)
+    receiver.faults.next(
+        Fault(status=503, body=b'{"text":"Server is busy","code":9}', headers={"retry-after": "5"})
+    )
+    with pytest.raises(RetryableError) as caught:
+        await sink.send([sink.encode(sample_event(1))])
+    await sink.close()
+    assert caught.value.retry_after == 5
