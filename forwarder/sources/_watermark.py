@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import structlog
 
 from forwarder import metrics
-from forwarder.errors import RetryableError
+from forwarder.errors import AuthenticationError, PermanentError, RetryableError
 from forwarder.records import Emit, Lane, Position, Record
 from forwarder.salesforce.rest import RestClient
 from forwarder.sources._elf_state import parse_sf_datetime, soql_datetime
@@ -92,6 +92,11 @@ class WatermarkPoller:
                 log.warning("poll_retry", source=self.name, error=str(exc), wait_s=wait)
                 await self._sleep(wait)
                 continue
+            except (PermanentError, AuthenticationError) as exc:
+                # Refused for good (permissions, credentials): say so and keep trying at the poll
+                # interval, so a fix needs no restart and the other sources keep running.
+                metrics.source_errors.labels(source=self.name, error="permanent").inc()
+                log.error("poll_refused", source=self.name, error=str(exc))
             await self._sleep(self._config.poll_interval.total_seconds())
 
     def _delay(self, failures: int, hint: float | None) -> float:

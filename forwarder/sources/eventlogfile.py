@@ -21,7 +21,7 @@ import structlog
 from pydantic import Field
 
 from forwarder import metrics
-from forwarder.errors import PermanentError, RetryableError
+from forwarder.errors import AuthenticationError, PermanentError, RetryableError
 from forwarder.records import Emit, Lane, Position, Record
 from forwarder.salesforce.logfile import converters, csv_rows, row_hash
 from forwarder.salesforce.rest import RestClient, SalesforceApiError
@@ -123,6 +123,11 @@ class EventLogFileSource:
                 log.warning("eventlogfile_poll_retry", source=self.name, error=str(exc), wait_s=wait)
                 await self._sleep(wait)
                 continue
+            except (PermanentError, AuthenticationError) as exc:
+                # Refused for good (permissions, credentials): say so and keep trying at the poll
+                # interval, so a fix needs no restart and the other sources keep running.
+                metrics.source_errors.labels(source=self.name, error="permanent").inc()
+                log.error("poll_refused", source=self.name, error=str(exc))
             await self._sleep(self._config.poll_interval.total_seconds())
 
     async def poll(self, emit: Emit) -> int:

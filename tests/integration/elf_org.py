@@ -186,6 +186,9 @@ def _fault_answer(fault: str) -> web.Response:
         return web.Response(status=403, body=body, content_type="application/json", headers={"Retry-After": "0"})
     if fault == "503":
         return web.Response(status=503, text="busy")
+    if fault == "forbidden":
+        body = orjson.dumps([{"message": "insufficient access rights", "errorCode": "INSUFFICIENT_ACCESS"}])
+        return web.Response(status=403, body=body, content_type="application/json")
     if fault == "html":
         return web.Response(status=200, text="<html>maintenance</html>", content_type="text/html")
     if fault == "empty":

@@ -242,3 +242,23 @@ async def test_only_configured_event_types_and_interval_are_read() -> None:
         await source(rest, event_types=["Login", "bad'name"]).poll(journal.emit)
     assert sorted(user_ids(journal)) == [f"005a{i:08d}" for i in range(2)]
     assert "bad" not in org.queries[0]
+
+
+async def test_refused_discovery_keeps_the_source_alive_until_fixed() -> None:
+    org, journal = FakeOrg(), Journal()
+    org.add_file("0AT01", "Login", T0, rows("a", 3))
+    org.query_faults = ["forbidden", "forbidden"]
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if journal.records:
+            raise Crash
+
+    async with serve_org(org) as rest:
+        config = EventLogFileConfig.model_validate({"start": "2026-11-26", "poll_interval": "PT7S"})
+        src = EventLogFileSource(config, rest, clock=Clock(), sleep=sleep, backoff=(0, 0))
+        with pytest.raises(Crash):
+            await src.run(None, journal.emit)
+    exactly_once(journal, 3)
+    assert sleeps == [7.0, 7.0, 7.0]
