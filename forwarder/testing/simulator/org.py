@@ -16,7 +16,7 @@ from typing import Any
 from forwarder.testing.simulator import formats as fmt
 from forwarder.testing.simulator.eventlogfile import GeneratedRows, LogFile, StoredRows
 from forwarder.testing.simulator.schemas import field_names, field_names_header, field_types_header
-from forwarder.testing.simulator.traffic import BIG_OBJECT_ID, CHANNELS, Activity, Traffic
+from forwarder.testing.simulator.traffic import BIG_OBJECT_ID, CHANNELS, STORAGE_ONLY, Activity, Traffic
 
 _STANDARD = (
     "Id",
@@ -249,7 +249,7 @@ class OrgData:
             "SetupAuditTrail": SAT_FIELDS,
             "LoginHistory": LOGIN_HISTORY_FIELDS,
         }
-        for store in filter(None, CHANNELS.values()):
+        for store in (*filter(None, CHANNELS.values()), *STORAGE_ONLY):
             seen = {key for rec in self.objects.get(store, []) for key in rec}
             fields[store] = sorted(seen | set(_STREAM_BASE))
         return {obj: {f.lower(): f for f in names} for obj, names in fields.items()}

@@ -12,6 +12,7 @@ from forwarder.testing.simulator.traffic.model import (
     DEFAULT_START,
     LOGIN_STATUS_CODES,
     LOGIN_TYPE_CODES,
+    STORAGE_ONLY,
     Activity,
     storage_record,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "DEFAULT_START",
     "LOGIN_STATUS_CODES",
     "LOGIN_TYPE_CODES",
+    "STORAGE_ONLY",
     "Activity",
     "Traffic",
     "iter_all",

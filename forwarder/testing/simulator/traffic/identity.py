@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from forwarder.testing.simulator import formats as fmt
 from forwarder.testing.simulator.people import API_CLIENTS, Place, User
 from forwarder.testing.simulator.traffic.base import TrafficBase
-from forwarder.testing.simulator.traffic.model import LOGIN_STATUS_CODES, LOGIN_TYPE_CODES, Activity
+from forwarder.testing.simulator.traffic.model import (
+    BIG_OBJECT_ID,
+    LOGIN_STATUS_CODES,
+    LOGIN_TYPE_CODES,
+    Activity,
+)
 
 
 class IdentityTraffic(TrafficBase):
@@ -132,6 +137,31 @@ class IdentityTraffic(TrafficBase):
         )
         self._sessions.pop(ctx.user.id, None)
         return self._activity("logout", ctx, "LogoutEventStream", payload, {"Logout": elf})
+
+    def identity_verification(
+        self,
+        who: User | str | None = None,
+        *,
+        at: datetime | None = None,
+        status: str = "Succeeded",
+        method: str = "Totp",
+    ) -> Activity:
+        """An MFA challenge: IdentityVerificationEvent is storage-only (query it; no stream, facts B1)."""
+        ctx = self._ctx(who, at)
+        place = ctx.session.place
+        record = {
+            "Id": BIG_OBJECT_ID, "Activity": "Login", "City": place.city, "Country": place.country,
+            "CountryIso": place.iso, "CreatedDate": fmt.rest_datetime(ctx.at + timedelta(seconds=4)),
+            "EventDate": fmt.rest_datetime(ctx.at), "EventGroup": f"{self.rng.randrange(10**9):09d}",
+            "EventIdentifier": ctx.event_id, "Latitude": place.lat,
+            "LoginHistoryId": fmt.new_id18(self.rng, "0Ya"), "LoginKey": ctx.session.login_key,
+            "Longitude": place.lon, "Policy": "TwoFactorAuthentication", "PostalCode": place.postal,
+            "Remarks": None, "ResourceId": None, "SessionKey": ctx.session.session_key,
+            "SessionLevel": "STANDARD", "SourceIp": ctx.session.ip, "Status": status,
+            "Subdivision": place.subdivision, "UserId": ctx.user.id, "Username": ctx.user.username,
+            "VerificationMethod": method,
+        }  # fmt: skip
+        return self._activity("identity_verification", ctx, None, None, IdentityVerificationEvent=record)
 
     def login_as(
         self, admin: User | str | None = None, target: User | str | None = None, *, at: datetime | None = None

@@ -40,6 +40,9 @@ CHANNELS: dict[str, str | None] = {
     "MobileTelephonyEvent": None,
 }
 
+#: Storage-only objects: queryable, never streamed (facts B1).
+STORAGE_ONLY = ("IdentityVerificationEvent",)
+
 #: Alert names the attack scenarios are marked with (what the rule engine should raise).
 ALERTS = (
     "brute_force_then_success",

@@ -93,6 +93,9 @@ class Traffic(IdentityTraffic, AccessTraffic, AdminTraffic):
             ("credential_stuffing", lambda: [self.threat("CredentialStuffingEvent")]),
         ):
             out.extend(mark(a, name) for a in builder())
+        # the brute-forced account then fails its MFA challenge (appended last: earlier output is unchanged)
+        mfa = self.identity_verification(self.users[4], status="FailedInvalidCode")
+        out.append(mark(mfa, "brute_force_then_success"))
         return out
 
     def _brute_force(self) -> list[Activity]:
