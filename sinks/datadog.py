@@ -239,7 +239,10 @@ class LogEncoder:
         if now.timestamp() - stamp > self._max_age:
             return None
         key = (event.get("dataset"), severity)
-        tag_status = self._tag_status.get(key) or self._cache(key)
+        try:
+            tag_status = self._tag_status.get(key) or self._cache(key)
+        except TypeError:  # an unhashable dataset: take the exact path
+            return None
         document = orjson.dumps(doc)[:-1]
         standard = standard_attributes(doc)
         extra = orjson.dumps(standard)[1:-1] if standard else b""

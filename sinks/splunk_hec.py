@@ -184,7 +184,10 @@ class EnvelopeEncoder:
         ):
             return orjson.dumps(envelope(self._config, doc))
         key = (event.get("dataset"), event.get("kind"), org.get("id") if org else None)
-        head = self._heads.get(key) or self._head(key, doc)
+        try:
+            head = self._heads.get(key) or self._head(key, doc)
+        except TypeError:  # an unhashable dataset/kind/org id: odd, but still an event to send
+            return orjson.dumps(envelope(self._config, doc))
         stamp = _time_member(doc.get("@timestamp"))
         return b"".join((head, orjson.dumps(event["id"]), b"}", stamp, b',"event":', orjson.dumps(doc), b"}"))
 
@@ -245,10 +248,10 @@ class SplunkHecSink:
         """One envelope as JSON bytes."""
         return self._encode(event)
 
-    def _headers(self, compressed: bool) -> dict[str, str]:
+    def _headers(self, channel: str, compressed: bool) -> dict[str, str]:
         headers = {
             "Authorization": f"Splunk {self.config.token.get_secret_value()}",
-            "X-Splunk-Request-Channel": self.channel,
+            "X-Splunk-Request-Channel": channel,
             "Content-Type": "application/json",
         }
         if compressed:
@@ -264,13 +267,14 @@ class SplunkHecSink:
         if self.config.compression:
             body = await gzip_off_loop(body)
         url = f"{self._base}/services/collector/event"
+        channel = self.channel  # ack ids belong to the channel they were issued on
         response = await self._http.request(
-            "POST", url, self._headers(self.config.compression), body, what="splunk_hec"
+            "POST", url, self._headers(channel, self.config.compression), body, what="splunk_hec"
         )
         reply = hec_reply(response)
         self._classify(response, reply)
         if self.config.acknowledgements.enabled:
-            await self._await_ack(reply.get("ackId"))
+            await self._await_ack(reply.get("ackId"), channel)
 
     def _classify(self, response: Response, reply: dict[str, Any]) -> None:
         code = reply.get("code")
@@ -289,7 +293,7 @@ class SplunkHecSink:
             )
         raise_for(outcome, response, "splunk_hec")
 
-    async def _await_ack(self, ack_id: Any) -> None:
+    async def _await_ack(self, ack_id: Any, channel: str) -> None:
         """Poll ``/services/collector/ack`` until ``ack_id`` is true; unacked at the timeout -> retry."""
         if not isinstance(ack_id, int):  # ack off on the token: the 200 is all Splunk will say
             if not self._warned_no_ack:
@@ -300,7 +304,7 @@ class SplunkHecSink:
         started = time.monotonic()
         deadline = started + settings.timeout
         while True:
-            if await self._poll_ack(ack_id):
+            if await self._poll_ack(ack_id, channel):
                 metrics.hec_ack_wait_seconds.labels(self.name).observe(time.monotonic() - started)
                 return
             if time.monotonic() + settings.poll_interval > deadline:
@@ -311,14 +315,14 @@ class SplunkHecSink:
             f"splunk_hec: ack {ack_id} not received within {settings.timeout:g}s", retry_after=0
         )
 
-    async def _poll_ack(self, ack_id: int) -> bool:
+    async def _poll_ack(self, ack_id: int, channel: str) -> bool:
         """True once acked. A 4xx (code 14 "ACK is disabled") falls back to the 200 (Vector behaviour);
         transport errors and 5xx just mean "not yet"."""
-        url = f"{self._base}/services/collector/ack?channel={self.channel}"
+        url = f"{self._base}/services/collector/ack?channel={channel}"
         body = orjson.dumps({"acks": [ack_id]})
         try:
             response = await self._http.request(
-                "POST", url, self._headers(False), body, what="splunk_hec ack"
+                "POST", url, self._headers(channel, False), body, what="splunk_hec ack"
             )
         except RetryableError as exc:
             self._log.warning("hec_ack_poll_failed", error=str(exc))

@@ -234,3 +234,11 @@ def test_fast_encoder_writes_the_reference_log_entry(
     expected = orjson.loads(orjson.dumps(log_entry(sink.config, doc, NOW)))
     assert orjson.loads(sink.encode(doc)) == expected
     assert orjson.loads(sink.encode(doc)) == expected  # again, from the caches
+
+
+def test_odd_documents_take_the_reference_path() -> None:
+    sink = DatadogSink(_config(name="odd"), clock=lambda: NOW)
+    for odd in ({"dataset": ["a", "b"]}, {"severity": "high"}):
+        doc = sample_event(1)
+        doc["event"].update(odd)
+        assert orjson.loads(sink.encode(doc)) == orjson.loads(orjson.dumps(log_entry(sink.config, doc, NOW)))

@@ -177,3 +177,12 @@ def test_fast_encoder_writes_the_reference_envelope(
     encoder = EnvelopeEncoder(config)
     for _ in range(2):  # second time from the cache
         assert orjson.loads(encoder(doc)) == orjson.loads(orjson.dumps(envelope(config, doc)))
+
+
+def test_odd_documents_take_the_reference_path() -> None:
+    config = _config()
+    encoder = EnvelopeEncoder(config)
+    for odd in ({"dataset": ["a", "b"]}, {"kind": {"x": 1}}, {"id": 17}):
+        doc = sample_event(1)
+        doc["event"].update(odd)
+        assert orjson.loads(encoder(doc)) == orjson.loads(orjson.dumps(envelope(config, doc)))
