@@ -79,6 +79,8 @@ LOGIN_HISTORY_FIELDS = (
     "NetworkId",
     "ForwardedForIp",
     "AuthenticationServiceId",
+    "OptionsIsGet",
+    "OptionsIsPost",
 )
 _STREAM_BASE = (
     "Id",

@@ -112,6 +112,8 @@ class IdentityTraffic(TrafficBase):
             "NetworkId": None,
             "ForwardedForIp": None,
             "AuthenticationServiceId": None,
+            "OptionsIsGet": False,
+            "OptionsIsPost": True,  # LoginHistory object reference: how the login form was submitted
         }
         return self._activity("login", ctx, "LoginEventStream", payload, {"Login": elf}, LoginHistory=history)
 
