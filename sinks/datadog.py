@@ -194,7 +194,12 @@ def fit_log(entry: dict[str, Any], limit: int = MAX_LOG_BYTES) -> tuple[bytes, b
     if len(full) <= limit:
         return full, False
     slim = {k: entry[k] for k in (*_RESERVED, *_KEPT_WHEN_TRUNCATED) if k in entry}
-    slim["forwarder"] = {**slim.get("forwarder", {}), "truncated": True, "original_bytes": len(full)}
+    prior = slim.get("forwarder")
+    slim["forwarder"] = {
+        **(prior if isinstance(prior, dict) else {}),
+        "truncated": True,
+        "original_bytes": len(full),
+    }
     slim["message"] = ""
     budget = limit - len(orjson.dumps(slim))
     if budget < 0:

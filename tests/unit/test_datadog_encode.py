@@ -242,3 +242,16 @@ def test_odd_documents_take_the_reference_path() -> None:
         doc = sample_event(1)
         doc["event"].update(odd)
         assert orjson.loads(sink.encode(doc)) == orjson.loads(orjson.dumps(log_entry(sink.config, doc, NOW)))
+
+
+def test_truncation_keeps_the_late_flag_and_survives_a_foreign_forwarder_attribute() -> None:
+    entry = _entry(sample_event(4, pad=2_000_000, timestamp=(NOW - timedelta(days=3)).isoformat()))
+    encoded, truncated = fit_log(entry)
+    parsed = orjson.loads(encoded)
+    assert truncated
+    assert parsed["forwarder"]["late"] is True
+    assert parsed["forwarder"]["truncated"] is True
+    entry["forwarder"] = "not a dict"
+    encoded, truncated = fit_log(entry)
+    assert truncated
+    assert orjson.loads(encoded)["forwarder"]["truncated"] is True
