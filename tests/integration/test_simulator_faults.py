@@ -220,6 +220,8 @@ async def test_without_hourly_entitlement_interval_is_an_invalid_field(
         names = {f["name"] for f in (await resp.json())["fields"]}
     assert "Interval" not in names
     assert "Sequence" in names
+    status, _, body = await query(http, org, tok, "SELECT Id, Sequence FROM EventLogFile")
+    assert {r["Sequence"] for r in json.loads(body)["records"]} == {0}  # Daily files only
 
 
 @pytest.mark.parametrize(

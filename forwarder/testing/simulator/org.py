@@ -241,7 +241,9 @@ class OrgData:
 
     def records(self, sobject: str, version: str) -> list[dict[str, Any]]:
         if sobject == "EventLogFile":
-            return [self.elf_record(f, version) for f in self.log_files.values()]
+            # an org without the hourly entitlement has Daily files only
+            files = [f for f in self.log_files.values() if self.hourly or f.interval == "Daily"]
+            return [self.elf_record(f, version) for f in files]
         return self.objects.get(sobject, [])
 
     def schema(self) -> dict[str, dict[str, str]]:
