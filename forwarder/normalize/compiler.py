@@ -27,15 +27,18 @@ from forwarder.normalize.values import BadValue, as_str
 Apply = Callable[[Mapping[str, Any], dict[str, Any], dict[str, Any], dict[str, Any], list[str]], None]
 
 
-_UNKNOWN = ("", None)
+#: Sections that exist before ``apply`` runs (``build`` creates them and keeps references).
+_FIXED = {"salesforce": "extra", "event": "event"}
 
 
 class _Source:
-    """Builds the function text and the constants it refers to."""
+    """Builds the function text and the constants it refers to. Sections (``user``, ``http.request``...)
+    are local dicts, attached to the document at the end only when something was put in them."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.names: dict[str, Any] = {}
+        self.sections: dict[tuple[str, ...], str] = {}
 
     def const(self, value: Any) -> str:
         name = f"c{len(self.names)}"
@@ -45,27 +48,42 @@ class _Source:
     def emit(self, indent: int, text: str) -> None:
         self.lines.append("    " * indent + text)
 
-    def section(self, indent: int, depth: int, first: str, second: str) -> str:
-        """The expression of the dict that receives the value (creating sections on the way)."""
+    def section(self, depth: int, first: str, second: str) -> str:
+        """The local name of the dict that receives the value."""
         if depth == 1:
             return "doc"
-        if first == "salesforce" and depth == 2:
-            return "extra"
-        if first == "event" and depth == 2:
-            return "event"
-        self.emit(indent, f"s = doc.get({first!r})")
-        self.emit(indent, f"if s is None: s = doc[{first!r}] = {{}}")
-        if depth == 2:
-            return "s"
-        self.emit(indent, f"t = s.get({second!r})")
-        self.emit(indent, f"if t is None: t = s[{second!r}] = {{}}")
-        return "t"
+        if depth == 2 and first in _FIXED:
+            return _FIXED[first]
+        parts = (first,) if depth == 2 else (first, second)
+        if parts not in self.sections:
+            self.sections[parts] = f"s{len(self.sections)}"
+            if len(parts) == 2 and (first,) not in self.sections and first not in _FIXED:
+                self.sections[(first,)] = f"s{len(self.sections)}"
+        return self.sections[parts]
 
     def store(self, indent: int, op: Op, value: str) -> None:
         depth, first, second, third, _conv = op
-        where = self.section(indent, depth, first, second)
         leaf = (first, second, third)[depth - 1]
-        self.emit(indent, f"{where}[{leaf!r}] = {value}")
+        self.emit(indent, f"{self.section(depth, first, second)}[{leaf!r}] = {value}")
+
+    def convert(self, indent: int, key: str, conv: Conv, into: str) -> None:
+        """``into = conv(v)``; a BadValue becomes FieldError naming ``key`` (try is free in 3.11)."""
+        self.emit(indent, "try:")
+        self.emit(indent + 1, f"{into} = {self.const(conv)}(v)")
+        self.emit(indent, "except BadValue as exc:")
+        self.emit(indent + 1, f"raise FieldError({key!r}, str(exc)) from None")
+
+    def assemble(self) -> None:
+        """Attach non-empty sections, inner ones first (``user.target`` may exist without ``user``)."""
+        for parts, name in sorted(self.sections.items(), key=lambda item: -len(item[0])):
+            parent = "doc" if len(parts) == 1 else _FIXED.get(parts[0]) or self.sections[parts[:1]]
+            if len(parts) == 1:
+                self.emit(1, f"if {name}:")
+                self.emit(2, f"old = doc.get({parts[-1]!r})")
+                self.emit(2, f"if old: old.update({name})")
+                self.emit(2, f"else: doc[{parts[-1]!r}] = {name}")
+            else:
+                self.emit(1, f"if {name}: {parent}[{parts[-1]!r}] = {name}")
 
 
 def _emit_field(src: _Source, key: str, ops: tuple[Op, ...]) -> None:
@@ -77,15 +95,15 @@ def _emit_field(src: _Source, key: str, ops: tuple[Op, ...]) -> None:
         conv = op[4]
         if conv is None:
             src.store(2, op, "v")
-            continue
-        fn = src.const(conv)
-        src.emit(2, f"k = {key!r}")
-        if conv is as_str:
-            src.emit(2, f"w = v if v.__class__ is str else {fn}(v)")
+        elif conv is as_str:
+            src.emit(2, "w = v")
+            src.emit(2, "if w.__class__ is not str:")
+            src.convert(3, key, conv, "w")
+            src.store(2, op, "w")
         else:
-            src.emit(2, f"w = {fn}(v)")
-        src.emit(2, 'if w is not None and w != "":')
-        src.store(3, op, "w")
+            src.convert(2, key, conv, "w")
+            src.emit(2, 'if w is not None and w != "":')
+            src.store(3, op, "w")
 
 
 def _emit_pick(src: _Source, pick: Pick) -> None:
@@ -97,56 +115,30 @@ def _emit_pick(src: _Source, pick: Pick) -> None:
             src.emit(1, "if w is None:")
         src.emit(indent, f"v = get({key!r})")
         src.emit(indent, 'if v is not None and v != "":')
-        src.emit(indent + 1, f"k = {key!r}")
-        src.emit(indent + 1, f"w = {src.const(conv)}(v)")
+        src.convert(indent + 1, key, conv, "w")
     src.emit(1, "if w is not None:")
     src.store(2, (depth, first, second, third, None), "w")
-
-
-def _own_extra(key: str, ops: tuple[Op, ...]) -> bool:
-    if len(ops) != 1:
-        return False
-    depth, first, second, _third, conv = ops[0]
-    return depth == 2 and first == "salesforce" and second == snake(key) and conv is not None
 
 
 def compile_fields(table: Table, picks: Picks) -> Apply:
     """One function doing what ``engine._apply_table`` + ``engine._apply_picks`` do, without the loops."""
     src = _Source()
-    # Fields that only land in salesforce.* under their own snake_case name are converted in the loop
-    # over present keys; the rest get straight-line code (absent columns then cost one dict lookup).
-    in_loop = {key: ops[0][4] for key, ops in table.items() if _own_extra(key, ops)}
-    # key -> None (handled below or skipped) | (extra name, converter) for the loop over present keys
-    loop: dict[str, tuple[str, Conv | None] | None] = dict.fromkeys([*table, *_SKIP])
-    loop.update({key: (snake(key), conv) for key, conv in in_loop.items()})
-    entries = src.const(loop)
+    known = src.const(frozenset(table) | _SKIP)
     src.emit(0, "def apply(payload, doc, event, extra, envelope):")
     src.emit(1, "get = payload.get")
-    src.emit(1, "k = ''")
-    src.emit(1, "try:")
-    src.emit(2, "for key, value in payload.items():")
-    src.emit(3, 'if value is None or value == "": continue')
-    src.emit(3, f"entry = {entries}.get(key, UNKNOWN)")
-    src.emit(3, "if entry is None: continue")
-    src.emit(3, "if entry is UNKNOWN:")
-    src.emit(4, f"if key[:1] == {_ENVELOPE!r}: envelope.append(key)")
-    src.emit(4, "name = snake_cache.get(key)")
-    src.emit(4, "extra[name if name is not None else snake(key)] = value")
-    src.emit(4, "continue")
-    src.emit(3, "k = key")
-    src.emit(3, "name, conv = entry")
-    src.emit(3, "w = value if conv is as_str and value.__class__ is str else conv(value)")
-    src.emit(3, 'if w is not None and w != "": extra[name] = w')
     body_start = len(src.lines)
+    src.emit(1, f"for key in [k for k in payload if k not in {known}]:")
+    src.emit(2, "value = payload[key]")
+    src.emit(2, 'if value is None or value == "": continue')
+    src.emit(2, f"if key[:1] == {_ENVELOPE!r}: envelope.append(key)")
+    src.emit(2, "name = snake_cache.get(key)")
+    src.emit(2, "extra[name if name is not None else snake(key)] = value")
     for key, ops in table.items():
-        if key not in in_loop:
-            _emit_field(src, key, ops)
+        _emit_field(src, key, ops)
     for pick in picks:
         _emit_pick(src, pick)
-    src.lines[body_start:] = ["    " + line for line in src.lines[body_start:]]
-    src.names.update(as_str=as_str, UNKNOWN=_UNKNOWN)
-    src.emit(1, "except BadValue as exc:")
-    src.emit(2, "raise FieldError(k, str(exc)) from None")
+    src.assemble()
+    src.lines[body_start:body_start] = [f"    {name} = {{}}" for name in src.sections.values()]
     namespace: dict[str, Any] = {"snake_cache": _snake_cache, "snake": snake, "FieldError": FieldError}
     namespace.update(src.names, BadValue=BadValue)
     code = compile("\n".join(src.lines), f"<normalize:{len(table)} fields>", "exec")

@@ -136,17 +136,17 @@ def _convert(key: str, value: Any, conv: Conv) -> Any:
 def _apply_table(
     payload: Mapping[str, Any], table: Table, doc: EventDoc, extra: dict[str, Any], envelope: list[str]
 ) -> None:
-    """The hot loop: one pass over the payload; known fields through their ops, the rest to ``extra``."""
-    lookup = table.get
+    """Reference interpreter: unmapped fields to ``extra`` in payload order, then the table in its order
+    (so when two fields fill one path, the later table entry wins whatever the payload order)."""
     for key, value in payload.items():
-        if value is None or value == "" or key in _SKIP:
+        if key in table or key in _SKIP or value is None or value == "":
             continue
-        ops = lookup(key)
-        if ops is None:
-            if key[:1] == _ENVELOPE:
-                envelope.append(key)
-            name = _snake_cache.get(key)
-            extra[name if name is not None else snake(key)] = value
+        if key[:1] == _ENVELOPE:
+            envelope.append(key)
+        extra[snake(key)] = value
+    for key, ops in table.items():
+        value = payload.get(key)
+        if value is None or value == "":
             continue
         for depth, first, second, third, conv in ops:
             if conv is None or (conv is as_str and value.__class__ is str):
