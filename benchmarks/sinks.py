@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import resource
 import statistics
 import subprocess
@@ -19,7 +20,7 @@ import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,27 @@ TARGET = 0.5
 CONCURRENCY = 2  # sends in flight, as delivery runs them with `concurrency: 2`
 
 
-def make_events(n: int) -> list[dict[str, Any]]:
-    now = datetime.now(UTC).isoformat()
-    return [sample_event(i, timestamp=now) for i in range(n)]
+def make_events(n: int, seed: int = 6) -> list[dict[str, Any]]:
+    """Login events varied like real traffic (users, addresses, outcomes, ms timestamps over the last
+    hour, random session keys), so neither side gets an unrealistically compressible stream."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    events = []
+    for i in range(n):
+        user = f"user{rng.randrange(5000)}@example.com"
+        ip = f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        when = now - timedelta(milliseconds=rng.randrange(3_600_000))
+        event = sample_event(i, timestamp=when.isoformat())
+        event["event"]["outcome"] = rng.choice(("success", "success", "success", "failure"))
+        event["event"]["severity"] = rng.choice((0, 21, 47))
+        event["user"] = {"id": f"005{rng.randrange(10**12):012d}AAA", "name": user}
+        event["source"]["ip"] = ip
+        event["related"] = {"ip": [ip], "user": [user]}
+        event["message"] = f"Login {event['event']['outcome']} for {user} from {ip}"
+        event["salesforce"]["session_key"] = rng.randbytes(12).hex()
+        event["salesforce"]["login_key"] = rng.randbytes(12).hex()
+        events.append(event)
+    return events
 
 
 def baseline(events: Sequence[dict[str, Any]], cpu: list[float]) -> float:
