@@ -17,7 +17,7 @@ from typing import Protocol
 from forwarder.testing.simulator import formats as fmt
 from forwarder.testing.simulator.schemas import field_names
 
-CHUNK_BYTES = 256 * 1024
+CHUNK_BYTES = 256 * 1024  # stored files: bytes per write
 
 
 def quote(value: str) -> str:
@@ -143,7 +143,7 @@ class GeneratedRows:
                 seconds.clear()
                 names = seconds[sec] = (at.strftime("%Y%m%d%H%M%S"), at.strftime("%Y-%m-%dT%H:%M:%S"))
             buf.append(lines[index % nlines] % (names[0], ms, f"{prefix}{index:010x}", names[1], ms))
-            if len(buf) >= 1024:
+            if len(buf) >= 4096:  # ~1.8 MB writes: fewer event-loop round trips per MB
                 yield "".join(buf).encode()
                 buf = []
         if buf:
