@@ -3,7 +3,9 @@ against it mean something."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,7 +13,9 @@ import aiohttp
 import orjson
 import pytest
 
+from forwarder.testing.receivers import sample_event
 from forwarder.testing.receivers.hec import DEFAULT_TOKEN, HecReceiver, hec_fault
+from sinks.splunk_hec import SplunkHecConfig, SplunkHecSink
 
 AUTH = {"Authorization": f"Splunk {DEFAULT_TOKEN}", "X-Splunk-Request-Channel": "c1"}
 
@@ -112,3 +116,26 @@ async def test_a_fault_window_answers_every_request_until_it_ends(receiver: HecR
     receiver.faults.clear()
     status, _ = await _post(receiver.url, b'{"event":"a"}', AUTH)
     assert status == 200
+
+
+async def test_runs_as_its_own_process_and_reports_counts() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "forwarder.testing.receivers", "hec", "--acks", stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(30):
+            url = orjson.loads(await process.stdout.readline())["url"]
+        config = {"type": "splunk_hec", "name": "proc", "url": url, "token": DEFAULT_TOKEN}
+        sink = SplunkHecSink(
+            SplunkHecConfig.model_validate(
+                {**config, "acknowledgements": {"enabled": True, "poll_interval": 0.01}}
+            )
+        )
+        await sink.send([sink.encode(sample_event(i)) for i in range(3)])
+        await sink.close()
+        async with aiohttp.ClientSession() as session, session.get(f"{url}/_receiver/stats") as resp:
+            assert await resp.json() == {"events": 3, "unique": 3, "requests": 1, "duplicates": 0}
+    finally:
+        process.terminate()
+        assert await process.wait() == 0
