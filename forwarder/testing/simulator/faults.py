@@ -9,9 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
+import structlog
 from aiohttp import web
 
 from forwarder.testing.simulator.responses import json_response
+
+log = structlog.get_logger()
 
 MALFORMED_KINDS = ("html", "empty", "array", "no_id")
 
@@ -125,6 +128,7 @@ class Faults:
         return json_response({**self.state(), **result})
 
     def apply(self, body: dict[str, Any]) -> dict[str, Any]:
+        log.info("simulator_faults_set", switches=sorted(body))
         result: dict[str, Any] = {}
         if body.get("clear"):
             self.clear()

@@ -11,6 +11,13 @@ from forwarder.testing.simulator.traffic.admin import AdminTraffic
 from forwarder.testing.simulator.traffic.identity import IdentityTraffic
 from forwarder.testing.simulator.traffic.model import Activity, mark
 
+#: Stream-only and Threat Detection channels that show up now and then in live traffic.
+_BACKGROUND_STREAMS = (
+    "ApiAnomalyEvent", "ReportAnomalyEvent", "LoginAnomalyEvent", "GuestUserAnomalyEvent",
+    "ConcurLongRunApexErrEvent", "MobileEmailEvent", "MobileEnforcedPolicyEvent", "MobileScreenshotEvent",
+    "MobileTelephonyEvent",
+)  # fmt: skip
+
 
 class Traffic(IdentityTraffic, AccessTraffic, AdminTraffic):
     """Seeded generator: the same seed and start give the same activities, ids and values."""
@@ -22,6 +29,10 @@ class Traffic(IdentityTraffic, AccessTraffic, AdminTraffic):
             return self.login(at=at)
         if roll < 0.13:
             return self.logout(at=at)
+        if roll < 0.15:
+            return self.threat(self.rng.choice(_BACKGROUND_STREAMS), at=at)
+        if roll < 0.16:
+            return self.identity_verification(at=at)
         makers = (
             self.page_view,
             self.uri,
