@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -172,3 +173,23 @@ def test_where_agrees_with_a_python_reference(
     got = soql.execute(query, records)
     want = sorted((r for r in records if predicate(r)), key=lambda r: (-r["N"], r["Id"]))
     assert got == want
+
+
+def test_relative_date_literals() -> None:
+    now = datetime.now(UTC)
+    rows = [
+        {"Id": "now", "CreatedDate": now.strftime("%Y-%m-%dT%H:%M:%S.000+0000")},
+        {"Id": "old", "CreatedDate": (now - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%S.000+0000")},
+        {"Id": "none", "CreatedDate": None},
+    ]
+
+    def run(where: str) -> list[str]:
+        query = soql.parse(f"SELECT Id FROM EventLogFile WHERE {where}", SCHEMA)
+        return [r["Id"] for r in soql.execute(query, rows)]
+
+    assert run("CreatedDate = TODAY") == ["now"]
+    assert run("CreatedDate = LAST_N_DAYS:3") == ["now"]
+    assert run("CreatedDate < LAST_N_DAYS:3") == ["old"]
+    assert run("CreatedDate = LAST_N_DAYS:30") == ["now", "old"]
+    assert run("CreatedDate > YESTERDAY") == ["now"]
+    assert run("CreatedDate != TODAY") == ["old", "none"]

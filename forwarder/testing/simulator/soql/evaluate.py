@@ -4,11 +4,56 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from forwarder.testing.simulator.formats import parse_datetime
 from forwarder.testing.simulator.soql.lexer import Query
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A relative date literal: instants [start, end) (SOQL "Date Formats and Date Literals")."""
+
+    start: datetime
+    end: datetime
+
+
+_LAST_N = re.compile(r"(last|next)_n_(days|hours):(\d+)")
+
+
+def date_literal(word: str, now: datetime) -> Span | None:
+    """TODAY, YESTERDAY, LAST_N_DAYS:n (today and the n days before), LAST_N_HOURS:n, NEXT_N_*."""
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    day = timedelta(days=1)
+    if word == "today":
+        return Span(midnight, midnight + day)
+    if word == "yesterday":
+        return Span(midnight - day, midnight)
+    match = _LAST_N.fullmatch(word)
+    if match is None:
+        return None
+    count = int(match.group(3))
+    if match.group(2) == "days":
+        if match.group(1) == "last":
+            return Span(midnight - count * day, midnight + day)
+        return Span(midnight + day, midnight + (count + 1) * day)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    if match.group(1) == "last":
+        return Span(hour - timedelta(hours=count), now)
+    return Span(now, hour + timedelta(hours=count + 1))
+
+
+def _in_span(op: str, value: Any, span: Span) -> bool:
+    if not isinstance(value, str):
+        return op in ("!=", "<>") and value is None
+    at = parse_datetime(value if "T" in value else value + "T00:00:00Z")
+    inside = span.start <= at < span.end
+    return {
+        "=": inside, "!=": not inside, "<>": not inside, "<": at < span.start, "<=": at < span.end,
+        ">": at >= span.end, ">=": at >= span.start,
+    }[op]  # fmt: skip
 
 
 def field_value(rec: Mapping[str, Any], path: tuple[str, ...]) -> Any:
@@ -40,6 +85,8 @@ def equal(value: Any, literal: Any) -> bool:
 
 def comparator(op: str, path: tuple[str, ...], literal: Any) -> Callable[[Mapping[str, Any]], bool]:
     lit = literal.lower() if isinstance(literal, str) else literal
+    if isinstance(literal, Span):
+        return lambda rec: _in_span(op, field_value(rec, path), literal)
 
     def check(rec: Mapping[str, Any]) -> bool:
         value = _coerce(field_value(rec, path), literal)

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from forwarder.testing.simulator.formats import parse_datetime
-from forwarder.testing.simulator.soql.evaluate import comparator, equal, field_value, like
+from forwarder.testing.simulator.soql.evaluate import comparator, date_literal, equal, field_value, like
 from forwarder.testing.simulator.soql.lexer import (
     FIELD_HINT,
     KEYWORDS,
@@ -170,9 +170,8 @@ class _Parser:
         words: dict[str, Any] = {"null": None, "true": True, "false": False}
         if tok.low in words:
             return words[tok.low]
-        if tok.low in ("today", "yesterday"):
-            today = datetime.now(UTC).date()
-            return today if tok.low == "today" else date.fromordinal(today.toordinal() - 1)
+        if (span := date_literal(tok.low, datetime.now(UTC))) is not None:
+            return span
         raise self.fail(tok)
 
     def order_by(self) -> list[tuple[tuple[str, ...], bool, bool]]:
