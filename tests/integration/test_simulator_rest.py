@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import jwt
 import pytest
+import yarl
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -404,3 +406,18 @@ async def test_big_generated_file_added_by_a_test_is_served(
         body = await resp.read()
     assert len(body) == log_file.length
     assert body.count(b"\n") == 50_001
+
+
+async def test_uri_limit_is_16_kb_like_salesforce(http: aiohttp.ClientSession, org: Simulator) -> None:
+    token = await client_credentials(http, org)
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def url(length: int) -> yarl.URL:
+        path = "/services/data/v62.0/query?q=" + quote("SELECT Id FROM EventLogFile WHERE Id != '")
+        pad = "A" * (length - len(path) - len(quote("'")))
+        return yarl.URL(org.base_url + path + pad + quote("'"), encoded=True)
+
+    async with http.get(url(15_000), headers=headers) as resp:
+        assert resp.status == 200  # aiohttp's own 8 KB request-line limit would refuse this
+    async with http.get(url(16_500), headers=headers) as resp:
+        assert resp.status == 414

@@ -119,7 +119,8 @@ class Simulator:
         app.router.add_post("/_sim/faults", self.faults.admin)
         self.rest.add_routes(app)
         self.cometd.add_routes(app)
-        self._runner = web.AppRunner(app, handle_signals=False)
+        # aiohttp refuses request lines over 8 KB itself; Salesforce allows 16 KB (REST answers 414 above)
+        self._runner = web.AppRunner(app, handle_signals=False, max_line_size=65_536, max_field_size=65_536)
         await self._runner.setup()
         context = None
         if self.tls:

@@ -88,6 +88,8 @@ class Rest:
         if request.path.startswith("/_sim"):
             return await handler(request)
         self.requests.append(request.path_qs)
+        if (too_long := _oversized(request)) is not None:
+            return too_long
         await self.faults.delay()
         if self.faults.take_unavailable():
             # Maintenance/overload: 503 (Status Codes and Error Responses v67)
@@ -219,6 +221,19 @@ class Rest:
             await response.write(chunk)
             sent += len(chunk)
         await response.write_eof()
+
+
+MAX_URI_BYTES = 16_384  # "414 ... URI exceeds 16,384 bytes"; 431 when URI + headers do (Status Codes v67)
+
+
+def _oversized(request: web.Request) -> web.Response | None:
+    uri = len(request.raw_path.encode())
+    if uri > MAX_URI_BYTES:
+        return web.Response(status=414, text="URI Too Long")
+    headers = sum(len(k) + len(v) + 4 for k, v in request.raw_headers)
+    if uri + headers > MAX_URI_BYTES:
+        return web.Response(status=431, text="Request Header Fields Too Large")
+    return None
 
 
 def _token(request: web.Request) -> str:
