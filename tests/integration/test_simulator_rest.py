@@ -421,3 +421,15 @@ async def test_uri_limit_is_16_kb_like_salesforce(http: aiohttp.ClientSession, o
         assert resp.status == 200  # aiohttp's own 8 KB request-line limit would refuse this
     async with http.get(url(16_500), headers=headers) as resp:
         assert resp.status == 414
+
+
+async def test_revoked_tokens_stop_working(http: aiohttp.ClientSession, org: Simulator) -> None:
+    token = await client_credentials(http, org)
+    async with http.post(f"{org.base_url}/services/oauth2/revoke", data={"token": token}) as resp:
+        assert resp.status == 200
+    assert (await get(http, org, "/services/data/v62.0/limits", token))[0] == 401
+    async with http.post(f"{org.base_url}/services/oauth2/revoke", data={"token": token}) as resp:
+        assert (resp.status, await resp.json()) == (
+            400,
+            {"error": "invalid_token", "error_description": "invalid token"},
+        )

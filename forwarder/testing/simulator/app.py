@@ -116,6 +116,7 @@ class Simulator:
     async def _serve(self) -> None:
         app = web.Application()
         app.router.add_post("/services/oauth2/token", self.oauth.handle)
+        app.router.add_post("/services/oauth2/revoke", self.oauth.revoke)
         app.router.add_post("/_sim/faults", self.faults.admin)
         self.rest.add_routes(app)
         self.cometd.add_routes(app)

@@ -85,6 +85,21 @@ class OAuth:
             return self._refresh(fields)
         return oauth_error("unsupported_grant_type", "grant type not supported")
 
+    async def revoke(self, request: web.Request) -> web.Response:
+        """``POST /services/oauth2/revoke``: 200 when the token existed, else 400 ``invalid_token``.
+
+        A refresh token takes its access tokens with it (Mobile SDK guide, "Revoking OAuth Tokens").
+        """
+        token = str((await request.post()).get("token", ""))
+        if token in self.sessions:
+            del self.sessions[token]
+            return web.Response(status=200)
+        if token and hmac.compare_digest(token, self.refresh_token):
+            self.refresh_token = f"5Aep861{secrets.token_urlsafe(60)}"  # the old one is dead for good
+            self.sessions.clear()
+            return web.Response(status=200)
+        return oauth_error("invalid_token", "invalid token")
+
     def _jwt(self, form: dict[str, str]) -> web.Response:
         try:
             header = jwt.get_unverified_header(form.get("assertion", ""))
