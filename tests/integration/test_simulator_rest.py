@@ -433,3 +433,12 @@ async def test_revoked_tokens_stop_working(http: aiohttp.ClientSession, org: Sim
             400,
             {"error": "invalid_token", "error_description": "invalid token"},
         )
+
+
+async def test_an_authorization_header_in_another_scheme_is_invalid_auth_header(
+    http: aiohttp.ClientSession, org: Simulator
+) -> None:
+    status, _, body = await get(
+        http, org, "/services/data/v62.0/limits", None, headers={"Authorization": "Basic dXNlcjpwYXNz"}
+    )
+    assert (status, body) == (401, [{"message": "INVALID_AUTH_HEADER", "errorCode": "INVALID_AUTH_HEADER"}])

@@ -101,6 +101,10 @@ class Rest:
             return await handler(request)
         if not supported(match.group(1)):
             return rest_error(404, "NOT_FOUND", "The requested resource does not exist")
+        header = request.headers.get("Authorization", "")
+        if header and header.split(" ", 1)[0].lower() not in ("bearer", "oauth"):
+            # a header in another scheme (compiled-rest-oauth-examples.json: error_401_invalid_auth_header)
+            return rest_error(401, "INVALID_AUTH_HEADER", "INVALID_AUTH_HEADER")
         if not self.oauth.check(_token(request)):
             return rest_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
         self.api_used += 1
