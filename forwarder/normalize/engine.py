@@ -73,7 +73,16 @@ class Family:
 
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-_snake_cache: dict[str, str] = {}
+#: Our sources' envelope keys get names that cannot clash with a Salesforce field of the same word
+#: (ReportEvent has its own ``Sequence``; an ELF column could be called INTERVAL).
+_snake_cache: dict[str, str] = {
+    "_replayId": "replay_id",
+    "_channel": "channel",
+    "_LogFileId": "log_file_id",
+    "_LogDate": "log_file_date",
+    "_Interval": "log_file_interval",
+    "_Sequence": "log_file_sequence",
+}
 
 
 def snake(name: str) -> str:

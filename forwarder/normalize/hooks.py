@@ -105,16 +105,6 @@ def success_flag(payload: Mapping[str, Any], doc: EventDoc) -> None:
     request_status(payload, doc)
 
 
-_CRUD_TYPES = {"read": "access", "create": "creation", "update": "change", "delete": "deletion"}
-
-
-def crud_type(payload: Mapping[str, Any], doc: EventDoc) -> None:
-    """RTEM ``Operation`` (Create/Read/Update/Delete) -> ECS ``event.type``."""
-    operation = _text(payload, "Operation")
-    if operation is not None and operation.lower() in _CRUD_TYPES:
-        doc["event"]["type"] = [_CRUD_TYPES[operation.lower()]]
-
-
 def geo(payload: Mapping[str, Any], doc: EventDoc) -> None:
     """``source.geo.location`` needs both coordinates (stream LoginLatitude/Longitude, Latitude/Longitude)."""
     lat = _number(payload, "LoginLatitude") if "LoginLatitude" in payload else _number(payload, "Latitude")
