@@ -188,12 +188,18 @@ async def _watch(
 
 
 async def _drain(forwarder: Forwarder, task: asyncio.Task[None], seconds: float) -> None:
-    """Give the sinks up to ``seconds`` to catch up, so the final counts compare like with like."""
+    """Give the sinks up to ``seconds`` to catch up, so the final counts compare like with like: settled
+    means no sink lags and nothing new was ingested for a second (the last live events are in)."""
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(seconds):
-            # The journal's lag is the one signal across all sinks; a short poll reads it simply.
-            while not task.done() and any((await sink_lag(forwarder)).values()):  # noqa: ASYNC110
-                await asyncio.sleep(0.2)
+            before = None
+            while not task.done():
+                # The journal's lag is the one signal across all sinks; a short poll reads it simply.
+                await asyncio.sleep(1.0)
+                now = sum(_ingested().values())
+                if now == before and not any((await sink_lag(forwarder)).values()):
+                    return
+                before = now
 
 
 def main(argv: list[str]) -> int:
