@@ -17,11 +17,10 @@ from typing import Any
 
 from forwarder.records import Record
 
+#: shared/ sits beside the working tree (and beside CI's clone of it); SF_FIXTURES overrides.
 FIXTURES = Path(
     os.environ.get("SF_FIXTURES", Path(__file__).resolve().parents[3] / "shared/fixtures/salesforce")
 )
-if not FIXTURES.exists():  # CI clones main elsewhere with shared/ beside it
-    FIXTURES = Path(__file__).resolve().parents[2].parent / "shared/fixtures/salesforce"
 
 NOT_RECORDS = {
     "SOURCES.md": "provenance notes",
