@@ -7,11 +7,14 @@ without importing the whole configuration tree.
 from __future__ import annotations
 
 import re
+import ssl
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from forwarder.errors import ConfigError
 
 
 class Settings(BaseModel):
@@ -79,3 +82,21 @@ class TlsConfig(Settings):
     ca_file: Path | None = Field(None, description="PEM bundle of CAs to trust instead of the system store.")
     cert_file: Path | None = Field(None, description="Client certificate (PEM) for mutual TLS.")
     key_file: Path | None = Field(None, description="Private key (PEM) of the client certificate.")
+
+    def client_context(self, where: str = "tls") -> ssl.SSLContext:
+        """The client context for every TLS peer (Salesforce, HTTP sinks, syslog): TLS 1.2 at least (RFC 5425
+        §4.2, RFC 9662; Salesforce requires it too), system or given CAs, a client certificate for mutual
+        TLS, and with ``verify: false`` no server check (the client certificate is still presented).
+        Unreadable certificate files are a ``ConfigError`` naming ``where``."""
+        try:
+            context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+            if self.cert_file:
+                context.load_cert_chain(str(self.cert_file), str(self.key_file) if self.key_file else None)
+        except (OSError, ssl.SSLError) as exc:
+            message = getattr(exc, "strerror", None) or str(exc)
+            raise ConfigError(where, [f"tls: cannot load certificates: {message}"]) from None
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if not self.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context

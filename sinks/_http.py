@@ -130,15 +130,6 @@ async def gzip_off_loop(body: bytes) -> bytes:
     return await asyncio.to_thread(gzip_body, body)
 
 
-def ssl_context(tls: TlsConfig) -> ssl.SSLContext | bool:
-    """Client TLS: system or given CAs, optional client certificate, verification on by default."""
-    if not tls.verify:
-        return False
-    context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
-    if tls.cert_file:
-        context.load_cert_chain(str(tls.cert_file), str(tls.key_file) if tls.key_file else None)
-    return context
-
 
 class HttpClient:
     """One lazily created aiohttp session per sink. Transport failures become ``RetryableError``: the
@@ -152,7 +143,7 @@ class HttpClient:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=ssl_context(self._tls), limit=self._max_connections)
+            connector = aiohttp.TCPConnector(ssl=self._tls.client_context(), limit=self._max_connections)
             self._session = aiohttp.ClientSession(
                 connector=connector, timeout=self._timeout, auto_decompress=True, raise_for_status=False
             )

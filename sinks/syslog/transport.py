@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import structlog
 
 from forwarder import metrics
-from forwarder.errors import ConfigError, RetryableError
+from forwarder.errors import RetryableError
 from forwarder.settings import TlsConfig
 
 log = structlog.get_logger()
@@ -73,19 +73,8 @@ class Transport(Protocol):
 
 
 def client_ssl_context(tls: TlsConfig, where: str) -> ssl.SSLContext:
-    """TLS 1.2+ client context (RFC 5425 §4.2 and RFC 9662 require 1.2 at least); server verification on
-    unless ``verify: false``; a client certificate for mutual TLS. Unreadable files are a ``ConfigError``."""
-    try:
-        context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
-        if tls.cert_file:
-            context.load_cert_chain(str(tls.cert_file), str(tls.key_file) if tls.key_file else None)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(where, [f"tls: cannot load certificates: {exc.strerror or exc}"]) from None
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if not tls.verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
+    """TLS client context for syslog (RFC 5425 §4.2: TLS 1.2 at least); see ``TlsConfig.client_context``."""
+    return tls.client_context(where)
 
 
 class StreamTransport:
