@@ -240,6 +240,16 @@ class ElfState:
             del days[old]
 
 
+def earlier_sequences_soql(item: LogFile) -> str | None:
+    """The earlier hourly files of ``item``'s hour (to rebuild row hashes after a restart), or None."""
+    if item.sequence <= 1 or not _API_NAME.fullmatch(item.event_type) or not item.log_date:
+        return None
+    hour = soql_datetime(parse_sf_datetime(item.log_date))
+    where = (f"EventType = '{item.event_type}' AND LogDate = {hour} AND Interval = 'Hourly'"
+             f" AND Sequence < {item.sequence}")
+    return f"SELECT {_FIELDS}{_HOURLY_FIELDS} FROM EventLogFile WHERE {where} ORDER BY Sequence"  # noqa: S608 (validated)
+
+
 def completeness(position: Position | None) -> dict[str, Any]:
     """Per event type and UTC day, which hours are in the journal (for ``state show``)."""
     if not position:

@@ -26,7 +26,13 @@ from forwarder.records import Emit, Lane, Position, Record
 from forwarder.salesforce.logfile import converters, csv_rows, row_hash
 from forwarder.salesforce.rest import RestClient, SalesforceApiError
 from forwarder.settings import Settings
-from forwarder.sources._elf_state import ElfState, LogFile, completeness, soql_datetime
+from forwarder.sources._elf_state import (
+    ElfState,
+    LogFile,
+    completeness,
+    earlier_sequences_soql,
+    soql_datetime,
+)
 
 __all__ = ["EventLogFileConfig", "EventLogFileSource", "LogFile", "completeness"]
 
@@ -67,6 +73,13 @@ class _Dedup:
         self._max = max_rows
         self._hours: dict[tuple[str, str], set[int]] = {}
         self._size = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self._max > 0
+
+    def knows(self, key: tuple[str, str]) -> bool:
+        return key in self._hours
 
     def contains(self, key: tuple[str, str], digest: int) -> bool:
         bucket = self._hours.get(key)
@@ -226,6 +239,8 @@ class EventLogFileSource:
         meta = {"_LogFileId": item.id, "_LogDate": item.log_date, "_Interval": item.interval,
                 "_Sequence": item.sequence}
         key = (item.event_type, item.log_date) if item.sequence > 0 else None
+        if key is not None and self._dedup.enabled and not self._dedup.knows(key):
+            await self._prime_dedup(item, key)
         async for rows in csv_rows(self._rest.stream_log_file(item.path)):
             for values in rows:
                 if not values:
@@ -243,6 +258,34 @@ class EventLogFileSource:
         await self._emit(emit, batch, state.finish(item, self._config), key, hashes)
         log.info("eventlogfile_file_done", source=self.name, file_id=item.id, event_type=item.event_type,
                  log_date=item.log_date, sequence=item.sequence, rows=rows_seen)
+
+    async def _prime_dedup(self, item: LogFile, key: tuple[str, str]) -> None:
+        """After a restart, re-read the earlier files of a re-issued hour to know their rows' hashes.
+
+        Costs one query plus one download per earlier file, only for a late ``Sequence`` file whose hour
+        this process has not read (facts A2: late rows come as a new file of the same hour).
+        """
+        soql = earlier_sequences_soql(item)
+        if soql is None:
+            return
+        hashes: list[int] = []
+        async for record in self._rest.query(soql):
+            earlier = LogFile.from_record(record)
+            if earlier is not None and earlier.id != item.id:
+                hashes += await self._file_hashes(item.event_type, earlier.path)
+        self._dedup.add(key, hashes)
+        log.info("eventlogfile_dedup_primed", source=self.name, event_type=item.event_type,
+                 log_date=item.log_date, rows=len(hashes))
+
+    async def _file_hashes(self, event_type: str, path: str) -> list[int]:
+        hashes: list[int] = []
+        header_seen = False
+        async for rows in csv_rows(self._rest.stream_log_file(path)):
+            for values in rows:
+                if values and header_seen:
+                    hashes.append(row_hash(event_type, values))
+                header_seen = header_seen or bool(values)
+        return hashes
 
     def _repeated(self, key: tuple[str, str], item: LogFile, values: list[str], hashes: list[int]) -> bool:
         """True for a row an earlier file of the same hour already delivered (re-issued Sequence)."""

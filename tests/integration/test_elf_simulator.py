@@ -235,3 +235,24 @@ async def test_login_history_reads_every_login_once() -> None:
     assert set(ids) == expected
     assert max(ids.values()) == 1
     assert {(r.source, r.kind) for r in journal.records} == {("loginhistory", "LoginHistory")}
+
+
+async def test_reissued_hour_after_a_restart_skips_rows_already_delivered() -> None:
+    async with Simulator(seed=12, activities=60) as org, client(org) as rest:
+        journal = Journal()
+        await poll(elf_source(rest), journal)
+        first = next(f for f in org.log_files.values() if f.interval == "Hourly" and f.event_type == "Login")
+        header = first.source.header
+        repeated = [dict(zip(header, row, strict=True)) for row in list(first.source.rows())[:2]]
+        fresh = org.traffic.login(at=first.log_date + timedelta(minutes=59)).elf["Login"]
+        org.add_log_file("Login", [*repeated, fresh], log_date=first.log_date, sequence=first.sequence + 1,
+                         created_date=datetime.now(UTC))
+        delivered = len(journal.records)
+        restarted = elf_source(rest)  # a new process: no row hashes in memory, position from the journal
+        from forwarder.sources._elf_state import ElfState
+
+        restarted.state = ElfState.load(journal.position, restarted._config, datetime.now(UTC))
+        await poll(restarted, journal)
+    assert len(journal.records) == delivered + 1
+    assert journal.records[-1].payload["REQUEST_ID"] == fresh["REQUEST_ID"]
+    assert got(journal)[("Login", fresh["REQUEST_ID"])] == 1
