@@ -99,55 +99,58 @@ class GeneratedRows:
         self._slots = [self.header.index(name) for name in _VARYING]
 
     def _line_templates(self) -> list[str]:
+        """Each template row as a ``%`` format: timestamp, ms, row index (REQUEST_ID tail), ISO time, ms."""
         out = []
         for row in self.templates:
             values = [quote(v).replace("%", "%%") for v in row]
             ts, rid, derived = self._slots
-            values[ts], values[rid], values[derived] = '"%s.%03d"', '"%s"', '"%s.%03dZ"'
+            values[ts], values[rid], values[derived] = '"%s.%03d"', f'"{self._prefix}%010x"', '"%s.%03dZ"'
             out.append(",".join(values) + "\n")
         return out
 
-    def _instant(self, index: int) -> tuple[int, int]:
-        base_ms = int(self.start.timestamp() * 1000)
-        step = self.span.total_seconds() * 1000 / max(self.count, 1)
-        at_ms = base_ms + int(index * step)
-        return divmod(at_ms, 1000)
+    def _timing(self) -> tuple[int, float]:
+        """Rows spread evenly over the span: first row's epoch ms, and ms between rows."""
+        return int(self.start.timestamp() * 1000), self.span.total_seconds() * 1000 / max(self.count, 1)
 
     def rows(self) -> Iterator[list[str]]:
+        base_ms, step = self._timing()
+        ts, rid, derived = self._slots
         for index in range(self.count):
             row = list(self.templates[index % len(self.templates)])
-            sec, ms = self._instant(index)
-            at = datetime.fromtimestamp(sec, self.start.tzinfo) + timedelta(milliseconds=ms)
-            ts, rid, derived = self._slots
+            at = datetime.fromtimestamp(0, self.start.tzinfo) + timedelta(
+                milliseconds=base_ms + int(index * step)
+            )
             row[ts], row[derived] = fmt.elf_timestamp(at), fmt.elf_timestamp_derived(at)
             row[rid] = f"{self._prefix}{index:010x}"
             yield row
 
     def byte_length(self) -> int:
         """Exact size without generating: every varying value has a fixed width."""
-        sample = ("20261101000000", 0, "x" * 22, "2026-11-01T00:00:00", 0)
+        sample = ("20261101000000", 0, 0, "2026-11-01T00:00:00", 0)
         sizes = [len((line % sample).encode()) for line in self._line_templates()]
         full, rest = divmod(self.count, len(sizes))
         return len(encode_line(self.header).encode()) + full * sum(sizes) + sum(sizes[:rest])
 
     def chunks(self) -> Iterator[bytes]:
-        lines, nlines = self._line_templates(), len(self.templates)
-        seconds: dict[int, tuple[str, str]] = {}
-        buf = [encode_line(self.header)]
-        prefix, tz = self._prefix, self.start.tzinfo
+        """The hot loop: one bytes ``%`` per row, time strings rebuilt once per second, ~1.8 MB per chunk."""
+        lines, tz = [line.encode() for line in self._line_templates()], self.start.tzinfo
+        nlines = len(lines)
+        base_ms, step = self._timing()
+        yield encode_line(self.header).encode()
+        current, compact, iso = -1, b"", b""
+        buf: list[bytes] = []
         for index in range(self.count):
-            sec, ms = self._instant(index)
-            names = seconds.get(sec)
-            if names is None:
+            sec, ms = divmod(base_ms + int(index * step), 1000)
+            if sec != current:
                 at = datetime.fromtimestamp(sec, tz)
-                seconds.clear()
-                names = seconds[sec] = (at.strftime("%Y%m%d%H%M%S"), at.strftime("%Y-%m-%dT%H:%M:%S"))
-            buf.append(lines[index % nlines] % (names[0], ms, f"{prefix}{index:010x}", names[1], ms))
-            if len(buf) >= 4096:  # ~1.8 MB writes: fewer event-loop round trips per MB
-                yield "".join(buf).encode()
-                buf = []
+                current = sec
+                compact, iso = at.strftime("%Y%m%d%H%M%S").encode(), at.strftime("%Y-%m-%dT%H:%M:%S").encode()
+            buf.append(lines[index % nlines] % (compact, ms, index, iso, ms))
+            if len(buf) == 4096:  # fewer event-loop round trips per MB
+                yield b"".join(buf)
+                buf.clear()
         if buf:
-            yield "".join(buf).encode()
+            yield b"".join(buf)
 
 
 @dataclass
