@@ -26,6 +26,7 @@ from forwarder.records import Emit, Lane, Position, Record
 from forwarder.salesforce.logfile import converters, csv_rows, row_hash
 from forwarder.salesforce.rest import RestClient, SalesforceApiError
 from forwarder.settings import Settings
+from forwarder.sources._elf_dedup import RowDedup
 from forwarder.sources._elf_state import (
     ElfState,
     LogFile,
@@ -63,39 +64,6 @@ class EventLogFileConfig(Settings):
     )
 
 
-class _Dedup:
-    """Content hashes of emitted rows per (event type, hour), bounded; re-issued files are checked here.
-
-    Hashes join the set only once their batch is durable, so a retried download never skips its own rows.
-    """
-
-    def __init__(self, max_rows: int) -> None:
-        self._max = max_rows
-        self._hours: dict[tuple[str, str], set[int]] = {}
-        self._size = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self._max > 0
-
-    def knows(self, key: tuple[str, str]) -> bool:
-        return key in self._hours
-
-    def contains(self, key: tuple[str, str], digest: int) -> bool:
-        bucket = self._hours.get(key)
-        return bucket is not None and digest in bucket
-
-    def add(self, key: tuple[str, str], digests: list[int]) -> None:
-        if self._max == 0 or not digests:
-            return
-        while self._size + len(digests) > self._max and self._hours:
-            self._size -= len(self._hours.pop(next(iter(self._hours))))
-        bucket = self._hours.setdefault(key, set())
-        before = len(bucket)
-        bucket.update(digests[: self._max])
-        self._size += len(bucket) - before
-
-
 class EventLogFileSource:
     """Polls EventLogFile and emits every row of every file exactly once (at the journal)."""
 
@@ -116,7 +84,7 @@ class EventLogFileSource:
         self._clock = clock
         self._sleep = sleep
         self._backoff = backoff
-        self._dedup = _Dedup(config.dedup_max_rows if config.interval == "Hourly" else 0)
+        self._dedup = RowDedup(config.dedup_max_rows if config.interval == "Hourly" else 0)
         self.state: ElfState | None = None
         self.polls = 0
 
