@@ -105,7 +105,9 @@ def _seconds(fn: Callable[[Any], Any], items: list[Any]) -> float:
     return time.perf_counter() - start
 
 
-def measure(name: str, records: list[Record], ours: Callable[[Record], Any]) -> dict[str, Any]:
+def measure(
+    name: str, records: list[Record], ours: Callable[[Record], Any], target: float | None = TARGET
+) -> dict[str, Any]:
     model = flat_model({k.lstrip("_"): v for k, v in records[0].payload.items()})
     flat_inputs = [{k.lstrip("_"): v for k, v in r.payload.items()} for r in records]
     for record in records[:100]:
@@ -122,7 +124,7 @@ def measure(name: str, records: list[Record], ours: Callable[[Record], Any]) -> 
     ours_rate, base_rate = statistics.median(ours_runs), statistics.median(base_runs)
     return {
         "name": name, "unit": "events/s", "ours": round(ours_rate), "baseline": round(base_rate),
-        "ratio": round(ours_rate / base_rate, 3), "target": TARGET,
+        "ratio": round(ours_rate / base_rate, 3), "target": target,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "events": len(records), "rounds": ROUNDS,
     }  # fmt: skip
@@ -135,7 +137,7 @@ def main() -> None:
     results = [
         measure("normalize_doc_elf_login", elf, normalize_doc),
         measure("normalize_doc_login_event_stream", stream, normalize_doc),
-        measure("normalize_model_elf_login", elf[: N // 4], normalize),
+        measure("normalize_model_elf_login", elf[: N // 4], normalize, target=None),  # informational
     ]
     for result in results:
         print(
