@@ -124,7 +124,8 @@ async def make_plan(journal: Any, cfg: Any, args: argparse.Namespace, now: datet
         daemon_start = until
     if daemon_start is not None:
         until = min(until, daemon_start)
-    types = tuple(args.event_types or cfg.sources.eventlogfile.event_types)
+    named = [t.strip() for arg in args.event_types for t in arg.split(",") if t.strip()]
+    types = tuple(named or cfg.sources.eventlogfile.event_types)
     return Plan(args.source, since, until, types if args.source == "eventlogfile" else ())
 
 

@@ -35,6 +35,9 @@ _RETRYABLE_STATUS = frozenset({420, 429, 500, 502, 503, 504})
 # 403 REQUEST_LIMIT_EXCEEDED is the daily/concurrent API limit (facts D2): wait, do not give up.
 _RATE_LIMIT_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "CONCURRENT_REQUEST_LIMIT_EXCEEDED"})
 _RATE_LIMIT_WAIT = 60.0
+# A queryMore locator that expired (15 minutes idle) or was evicted: re-running the query is the cure
+# (SOQL and SOSL Reference, "Query More Results"; errorCode INVALID_QUERY_LOCATOR).
+_RESTART_CODES = frozenset({"INVALID_QUERY_LOCATOR"})
 # Salesforce rejects URIs over 16,384 bytes with 414 (facts D2); we refuse to send them at all.
 MAX_URI_BYTES = 16_384
 
@@ -87,6 +90,8 @@ def classify(status: int, body: bytes, retry_after: str | None) -> Exception:
         return RetryableError(f"salesforce rate limit: {code}", hint or _RATE_LIMIT_WAIT)
     if status == 401:
         return RetryableError(f"salesforce session refused: {code or 401}", hint)
+    if code in _RESTART_CODES:
+        return RetryableError(f"query locator no longer valid: {code}", hint)
     return SalesforceApiError(status, code or "HTTP_ERROR", message)
 
 

@@ -205,3 +205,8 @@ async def test_budget_gate_pauses_until_usage_drops(org: Org, client: RestClient
     assert naps == [1.0, 1.0]
     assert not client.over_budget()
     assert org.seen[-1][0] == "/services/data/v62.0/limits"
+
+
+def test_expired_query_locator_restarts_the_query() -> None:
+    body = b'[{"message":"invalid query locator","errorCode":"INVALID_QUERY_LOCATOR"}]'
+    assert isinstance(classify(400, body, None), RetryableError)
