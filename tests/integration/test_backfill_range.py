@@ -127,3 +127,26 @@ async def test_setupaudittrail_backfill_dry_run_and_range(tmp_path: Path) -> Non
     assert stats["lanes"]["realtime"]["events"] == 25
     assert daemon is not None
     assert daemon["start"].startswith(until)
+
+
+async def test_cli_dry_run_and_run_in_a_real_process(tmp_path: Path) -> None:
+    import asyncio
+    import sys
+
+    org = FakeOrg()
+    add_days(org)
+    async with serve_org(org):
+        cfg_path = write_config(tmp_path, org)
+        base = [sys.executable, "-m", "forwarder", "backfill", "-c", str(cfg_path), "--source", "eventlogfile",
+                "--since", "2026-11-20", "--until", "2026-11-23", "--event-types", "Login,Logout"]
+        outputs = []
+        for extra in (["--dry-run"], []):
+            proc = await asyncio.create_subprocess_exec(
+                *base, *extra, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            )
+            out, err = await proc.communicate()
+            assert proc.returncode == 0, err.decode()
+            outputs.append(out.decode())
+    assert "files: 3" in outputs[0]
+    assert "30 events from 3 files" in outputs[1]
+    assert await events_in(tmp_path / "state.db") == 30
