@@ -129,8 +129,8 @@ def compile_fields(table: Table, picks: Picks) -> Apply:
     body_start = len(src.lines)
     src.emit(1, f"for key in [k for k in payload if k not in {known}]:")
     src.emit(2, "value = payload[key]")
-    src.emit(2, 'if value is None or value == "": continue')
     src.emit(2, f"if key[:1] == {_ENVELOPE!r}: envelope.append(key)")
+    src.emit(2, 'if value is None or value == "": continue')
     src.emit(2, "name = snake_cache.get(key)")
     src.emit(2, "extra[name if name is not None else snake(key)] = value")
     for key, ops in table.items():

@@ -148,10 +148,12 @@ def _apply_table(
     """Reference interpreter: unmapped fields to ``extra`` in payload order, then the table in its order
     (so when two fields fill one path, the later table entry wins whatever the payload order)."""
     for key, value in payload.items():
-        if key in table or key in _SKIP or value is None or value == "":
+        if key in table or key in _SKIP:
             continue
-        if key[:1] == _ENVELOPE:
+        if key[:1] == _ENVELOPE:  # never part of the content, even when empty
             envelope.append(key)
+        if value is None or value == "":
+            continue
         extra[snake(key)] = value
     for key, ops in table.items():
         value = payload.get(key)

@@ -136,6 +136,18 @@ def test_elf_rows_get_an_id_that_ignores_which_file_they_came_from() -> None:
     assert first["event"]["id"] == reissued["event"]["id"] != other["event"]["id"]
 
 
+def test_empty_envelope_keys_are_still_left_out_of_the_row_id() -> None:
+    row = {"EVENT_TYPE": "Login", "TIMESTAMP": "20230315013819.200"}
+    blank = normalize_doc(Record("eventlogfile", "Login", {**row, "_LogDate": ""}))
+    dated = normalize_doc(
+        Record("eventlogfile", "Login", {**row, "_LogDate": "2023-03-15T01:00:00.000+0000"})
+    )
+    assert not isinstance(blank, Rejected)
+    assert not isinstance(dated, Rejected)
+    assert blank["event"]["id"] == dated["event"]["id"]
+    assert "_LogDate" not in blank["salesforce"]["raw"]
+
+
 def test_stream_event_and_its_storage_object_share_the_event_id() -> None:
     stream = _stream("LoginEventStream")
     stored = normalize_doc(Record("query", "LoginEvent", {"EventDate": "2023-03-08T18:16:11.493+0000",
