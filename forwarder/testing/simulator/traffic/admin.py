@@ -10,6 +10,20 @@ from forwarder.testing.simulator.people import BROWSERS, User
 from forwarder.testing.simulator.traffic.base import TrafficBase
 from forwarder.testing.simulator.traffic.model import Activity
 
+#: (Action, Section, Display) of ordinary Setup changes; Display texts follow the real records' wording.
+_ROUTINE = (
+    ("createduser", "Manage Users", "Created new user {user}"),
+    ("changedemail", "Manage Users", "Changed email for user {name} ({user})"),
+    ("resetpassword", "Manage Users", "Reset password for user {user}"),
+    ("PermSetEnableUserPerm", "Manage Users",
+     "Changed permission set Sales_Ops: Run Reports permission was changed from disabled to enabled"),
+    ("groupMembership", "Groups", "Added {name} to group All Sales"),
+    ("profileClonedStandard", "Manage Users", "Cloned profile Standard User as Sales Standard"),
+    ("insertConnectedApplication", "Connected Apps", "Created connected app Reporting Integration"),
+    ("changedUserEmailVerifiedStatusVerified", "Manage Users",
+     "For user {user}, the User Verified Email status changed to verified"),
+)  # fmt: skip
+
 
 class AdminTraffic(TrafficBase):
     """Setup changes and security detections."""
@@ -28,6 +42,13 @@ class AdminTraffic(TrafficBase):
         ctx = self._ctx(actor_user, at)
         record = self._audit_record(ctx, actor_user, action, section, display, delegate)
         return self._activity("admin_action", ctx, None, None, SetupAuditTrail=record)
+
+    def routine_admin(self, *, at: datetime | None = None) -> Activity:
+        """Everyday Setup work, as SetupAuditTrail records it (Action values seen in real data, facts C)."""
+        target = self.user(None)
+        action, section, display = self.rng.choice(_ROUTINE)
+        text = display.format(user=target.username, name=target.name)
+        return self.admin_action(action, section, text, at=at)
 
     def permission_set_assign(
         self,

@@ -33,6 +33,8 @@ class Traffic(IdentityTraffic, AccessTraffic, AdminTraffic):
             return self.threat(self.rng.choice(_BACKGROUND_STREAMS), at=at)
         if roll < 0.16:
             return self.identity_verification(at=at)
+        if roll < 0.18:
+            return self.routine_admin(at=at)
         makers = (
             self.page_view,
             self.uri,
@@ -85,6 +87,7 @@ class Traffic(IdentityTraffic, AccessTraffic, AdminTraffic):
             )
         )
         out.extend(self.logout(u) for u in self.users[2:6])
+        out.extend(self.routine_admin() for _ in range(4))  # appended last: earlier output is unchanged
         return out
 
     def attacks(self) -> list[Activity]:
