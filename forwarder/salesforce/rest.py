@@ -51,6 +51,10 @@ class SalesforceApiError(PermanentError):
         super().__init__(f"{status} {error_code}: {message}"[:300])
 
 
+class RateLimitedError(RetryableError):
+    """The org is over its API request limit (403 REQUEST_LIMIT_EXCEEDED): every request would fail."""
+
+
 @dataclass(frozen=True)
 class ApiUsage:
     """The org's daily API usage from the last ``Sforce-Limit-Info`` header."""
@@ -87,7 +91,7 @@ def classify(status: int, body: bytes, retry_after: str | None) -> Exception:
     if status in _RETRYABLE_STATUS:
         return RetryableError(f"salesforce answered {status} {code}".strip(), hint)
     if status == 403 and code in _RATE_LIMIT_CODES:
-        return RetryableError(f"salesforce rate limit: {code}", hint or _RATE_LIMIT_WAIT)
+        return RateLimitedError(f"salesforce rate limit: {code}", hint or _RATE_LIMIT_WAIT)
     if status == 401:
         return RetryableError(f"salesforce session refused: {code or 401}", hint)
     if code in _RESTART_CODES:

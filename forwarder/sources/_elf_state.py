@@ -187,14 +187,21 @@ class ElfState:
         self.prune(config)
         return self.to_position()
 
-    def note_failure(self, item: LogFile, now: datetime) -> datetime:
-        """Remember a failed file (and rows already emitted from it); returns when it first failed."""
-        fresh = {"since": soql_datetime(now), "created": soql_datetime(item.created)}
-        entry = self.failing.setdefault(item.id, fresh)
+    def note_failure(self, item: LogFile, now: datetime, *, permanent: bool) -> datetime | None:
+        """Remember a failed file (and rows already emitted from it).
+
+        Returns since when it has been refused for good (404...), or None while its failures were only
+        transient: an outage or a rate limit must never turn into a gap, however long it lasts.
+        """
+        entry = self.failing.setdefault(item.id, {"created": soql_datetime(item.created)})
         entry["row"] = self.rows_done(item.id)
+        entry["tries"] = int(entry.get("tries", 0)) + 1
+        if permanent:
+            entry.setdefault("since", soql_datetime(now))
         if self.current is not None and self.current.get("id") == item.id:
             self.current = None
-        return parse_sf_datetime(entry["since"])
+        since = entry.get("since")
+        return parse_sf_datetime(since) if since else None
 
     def mark_gap(self, item: LogFile, config: EventLogFileConfig) -> None:
         self._close(item)

@@ -24,7 +24,7 @@ from forwarder import metrics
 from forwarder.errors import AuthenticationError, PermanentError, RetryableError
 from forwarder.records import Emit, Lane, Position, Record
 from forwarder.salesforce.logfile import converters, csv_rows, row_hash
-from forwarder.salesforce.rest import RestClient, SalesforceApiError
+from forwarder.salesforce.rest import RateLimitedError, RestClient, SalesforceApiError
 from forwarder.settings import Settings
 from forwarder.sources._elf_dedup import RowDedup
 from forwarder.sources._elf_state import (
@@ -158,10 +158,13 @@ class EventLogFileSource:
 
     async def _handle(self, item: LogFile, emit: Emit) -> bool:
         """Read one file unless done or in the gap band; False if it failed (tracked for retry or gap)."""
+        permanent = False
         for attempt in range(1, self._config.file_attempts + 1):
             try:
                 await self._ingest(item, emit)
                 return True
+            except RateLimitedError:
+                raise  # the whole org is over its limit: the poll backs off, no file is blamed
             except RetryableError as exc:
                 log.warning("eventlogfile_download_retry", source=self.name, file_id=item.id,
                             event_type=item.event_type, attempt=attempt, error=str(exc))
@@ -170,15 +173,16 @@ class EventLogFileSource:
             except PermanentError as exc:
                 log.warning("eventlogfile_download_failed", source=self.name, file_id=item.id,
                             event_type=item.event_type, error=str(exc))
+                permanent = True
                 break
-        await self._failed(item, emit)
+        await self._failed(item, emit, permanent=permanent)
         return False
 
-    async def _failed(self, item: LogFile, emit: Emit) -> None:
+    async def _failed(self, item: LogFile, emit: Emit, *, permanent: bool) -> None:
         state = self._require_state()
         metrics.source_errors.labels(source=self.name, error="file_failed").inc()
-        since = state.note_failure(item, self._clock())
-        if self._clock() - since >= self._config.missing_file_max_age:
+        since = state.note_failure(item, self._clock(), permanent=permanent)
+        if since is not None and self._clock() - since >= self._config.missing_file_max_age:
             self._name_gap(item, "file kept failing past missing_file_max_age")
         await emit([], state.to_position())
 

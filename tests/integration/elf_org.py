@@ -158,8 +158,10 @@ class FakeOrg:
         if fault in ("404", "404!"):
             body = orjson.dumps([{"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}])
             return web.Response(status=404, body=body, content_type="application/json")
-        if fault == "503":
+        if fault in ("503", "503!"):
             return web.Response(status=503, text="<html>Service Unavailable</html>", content_type="text/html")
+        if fault == "limit":
+            return _fault_answer("limit")
         data = self.bodies[ident]
         resp = web.StreamResponse(headers={"Content-Type": "application/octetstream",
                                            "Sforce-Limit-Info": "api-usage=11/100000"})

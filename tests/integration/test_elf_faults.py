@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from forwarder import metrics
+from forwarder.errors import RetryableError
 from forwarder.sources.eventlogfile import EventLogFileConfig, EventLogFileSource, completeness
 from tests.integration.elf_org import Crash, FakeOrg, Journal, serve_org
 
@@ -262,3 +263,36 @@ async def test_refused_discovery_keeps_the_source_alive_until_fixed() -> None:
             await src.run(None, journal.emit)
     exactly_once(journal, 3)
     assert sleeps == [7.0, 7.0, 7.0]
+
+
+async def test_unavailable_file_forever_is_retried_never_given_up() -> None:
+    org, journal, clock = FakeOrg(), Journal(), Clock()
+    org.add_file("0AT01", "Login", T0, rows("a", 3))
+    org.file_faults["0AT01"] = ["503!"]
+    gaps = metrics.source_gaps.labels(source="eventlogfile")
+    before = gaps._value.get()
+    async with serve_org(org) as rest:
+        src = source(rest, clock, missing_file_max_age="PT1H")
+        for _ in range(3):
+            await src.poll(journal.emit)
+            clock.now += timedelta(hours=2)
+        org.file_faults["0AT01"] = []
+        await src.poll(journal.emit)
+    assert gaps._value.get() == before
+    exactly_once(journal, 3)
+
+
+async def test_rate_limit_on_a_download_pauses_the_poll_and_blames_no_file() -> None:
+    org, journal = FakeOrg(), Journal()
+    org.add_file("0AT01", "Login", T0, rows("a", 3))
+    org.add_file("0AT02", "Login", T0 + timedelta(seconds=1), rows("b", 3))
+    org.file_faults["0AT01"] = ["limit"]
+    async with serve_org(org) as rest:
+        src = source(rest)
+        with pytest.raises(RetryableError):
+            await src.poll(journal.emit)
+        assert src.state is not None
+        assert src.state.failing == {}
+        assert org.downloads == ["0AT01"]
+        await src.poll(journal.emit)
+    exactly_once(journal, 6)

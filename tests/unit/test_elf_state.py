@@ -59,7 +59,7 @@ def test_window_floor_covers_gap_band_and_failing_files_but_never_before_start()
     state.finish(log_file("a", T0 + timedelta(hours=5)), CONFIG)
     assert state.floor(CONFIG) == T0 + timedelta(hours=3)
     old = log_file("b", T0 + timedelta(hours=1))
-    state.note_failure(old, T0 + timedelta(hours=6))
+    state.note_failure(old, T0 + timedelta(hours=6), permanent=False)
     assert state.floor(CONFIG) == T0 + timedelta(hours=1)
     assert state.in_window(old, CONFIG)
     assert state.too_late(log_file("c", T0 + timedelta(hours=3, minutes=30)), CONFIG)
@@ -73,11 +73,12 @@ def test_failure_keeps_rows_already_emitted() -> None:
     state = ElfState.load(None, CONFIG, T0)
     item = log_file("a", T0)
     state.progress(item, 4000)
-    since = state.note_failure(item, T0 + timedelta(hours=4))
+    assert state.note_failure(item, T0 + timedelta(hours=3), permanent=False) is None  # transient: no clock
+    since = state.note_failure(item, T0 + timedelta(hours=4), permanent=True)
     assert since == T0 + timedelta(hours=4)
     assert state.current is None
     assert state.rows_done("a") == 4000
-    assert state.note_failure(item, T0 + timedelta(hours=5)) == since  # first failure time is kept
+    assert state.note_failure(item, T0 + timedelta(hours=5), permanent=True) == since  # first refusal kept
 
 
 def test_position_round_trips_through_json() -> None:
