@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from forwarder.testing.simulator.formats import id18, parse_datetime
 from forwarder.testing.simulator.traffic import ALERTS, CHANNELS, Traffic
 
@@ -96,3 +98,20 @@ def test_elf_rows_are_strings_in_column_order() -> None:
         for row in activity.elf.values():
             assert all(isinstance(v, str) for v in row.values())
             assert next(iter(row)) == "EVENT_TYPE"
+
+
+def test_baseline_has_setup_audit_trail_records_with_whole_second_dates() -> None:
+    records = [
+        a.objects["SetupAuditTrail"] for a in Traffic(2).baseline(100) if "SetupAuditTrail" in a.objects
+    ]
+    assert len(records) >= 5
+    assert all(r["Id"].startswith("0Ym") and len(r["Id"]) == 18 for r in records)
+    assert all(r["CreatedDate"].endswith(".000+0000") for r in records)
+
+
+def test_live_activity_is_dated_when_asked() -> None:
+    traffic = Traffic(2)
+    at = datetime(2026, 11, 26, 6, 30, tzinfo=UTC)
+    activities = [traffic.random_activity(at=at) for _ in range(60)]
+    assert {a.at for a in activities} == {at}
+    assert len({a.kind for a in activities}) > 5
