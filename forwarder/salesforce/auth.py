@@ -248,6 +248,11 @@ class Authenticator:
     def config(self) -> SalesforceConfig:
         return self._config
 
+    @property
+    def ssl(self) -> ssl.SSLContext | bool:
+        """TLS settings for every Salesforce endpoint (token, REST, CometD), from ``salesforce.tls``."""
+        return self._ssl
+
     def invalidate(self, access_token: str) -> None:
         """Forget ``access_token`` after a 401; the next ``session()`` fetches a new one.
 

@@ -205,9 +205,8 @@ class RestClient:
             raise SalesforceApiError(414, "URI_TOO_LONG", f"request URI of {len(url)} bytes not sent")
         self.requests += 1
         try:
-            resp = await self._http.get(
-                url, headers={"Authorization": f"Bearer {session.access_token}", **headers}
-            )
+            auth_header = {"Authorization": f"Bearer {session.access_token}"}
+            resp = await self._http.get(url, headers={**auth_header, **headers}, ssl=self._auth.ssl)
         except (aiohttp.ClientError, TimeoutError) as exc:
             metrics.salesforce_api_requests.labels(outcome="unreachable").inc()
             raise RetryableError(f"salesforce unreachable: {type(exc).__name__}") from None

@@ -31,10 +31,11 @@ async def no_sleep(_: float) -> None:
 
 
 @asynccontextmanager
-async def client(org: Simulator) -> AsyncIterator[RestClient]:
+async def client(org: Simulator, **extra: Any) -> AsyncIterator[RestClient]:
     cfg = SalesforceConfig.model_validate({
         "login_url": org.base_url,
         "auth": {"client_id": org.client_id, "username": org.username, "private_key_file": org.private_key_path},
+        **extra,
     })
     async with aiohttp.ClientSession() as http:
         yield RestClient(Authenticator(cfg, http), http, "62.0")
@@ -256,3 +257,15 @@ async def test_reissued_hour_after_a_restart_skips_rows_already_delivered() -> N
     assert len(journal.records) == delivered + 1
     assert journal.records[-1].payload["REQUEST_ID"] == fresh["REQUEST_ID"]
     assert got(journal)[("Login", fresh["REQUEST_ID"])] == 1
+
+
+async def test_tls_with_the_configured_ca_for_token_query_and_download() -> None:
+    async with Simulator(seed=13, activities=30, tls=True) as org:
+        async with client(org, tls={"ca_file": str(org.cert_path)}) as rest:
+            journal = Journal()
+            await poll(elf_source(rest), journal)
+            expected = truth(org, "Hourly")
+        async with client(org) as untrusted:
+            with pytest.raises(RetryableError, match="unreachable"):
+                await elf_source(untrusted).poll(journal.emit)
+    assert got(journal) == expected
