@@ -7,6 +7,7 @@ import gzip
 import io
 import zlib
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -101,3 +102,15 @@ def test_hourly_and_daily_files_follow_the_sequence_rules() -> None:
             assert log_file.sequence >= 1
             assert log_file.log_date.minute == 0
         assert log_file.created_date > log_file.log_date
+
+
+REAL_CSVS = sorted(Path("/work/shared/fixtures/salesforce/elf").glob("*/*.csv"))
+
+
+@pytest.mark.parametrize("path", REAL_CSVS, ids=lambda p: p.name)
+def test_our_writer_reproduces_real_salesforce_csv_byte_for_byte(path: Path) -> None:
+    raw = path.read_text(encoding="utf-8")
+    rows = list(csv.reader(io.StringIO(raw)))
+    written = "".join(encode_line(row) for row in rows)
+    # create_event_sampledata1.csv was saved without its final newline; every other file ends with LF
+    assert written == raw if raw.endswith("\n") else written == raw + "\n"
