@@ -215,3 +215,34 @@ def test_storage_records_have_the_fields_of_elastic_object_rows(name: str, obj: 
 def test_setup_audit_trail_records_match_real_records(name: str) -> None:
     for real in _json_lines(FIXTURES / name):
         assert_like(storage("SetupAuditTrail"), real)
+
+
+def _elf_records() -> Candidates:
+    from forwarder.testing.simulator.org import OrgData
+
+    traffic = Traffic(7)
+    org = OrgData(traffic)
+    org.build_log_files(org.add_activities(traffic.baseline(150)))
+    return [org.elf_record(f, "52.0") for f in org.log_files.values()]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "rest/newrelic-exporter/sample_log_records.json",
+        "elf/logstash-input-sfdc_elf/create_event_ELF_list1.json",
+    ],
+)
+def test_event_log_file_records_match_real_query_records(name: str) -> None:
+    data = json.loads((FIXTURES / name).read_text())
+    for real in data if isinstance(data, list) else data["records"]:
+        real = {k: v for k, v in real.items() if k not in ("Id", "LogFile")}  # publishers replaced these
+        assert_like(_elf_records(), real)
+
+
+def test_log_file_field_types_use_the_real_vocabulary() -> None:
+    real = json.loads((FIXTURES / "elf/logstash-input-sfdc_elf/create_event_ELF_list1.json").read_text())
+    vocabulary = set(real["records"][0]["LogFileFieldTypes"].split(",")) | {"DateTime"}  # doc vocabulary
+    for record in _elf_records():
+        assert set(record["LogFileFieldTypes"].split(",")) <= vocabulary
+        assert len(record["LogFileFieldTypes"].split(",")) == len(record["LogFileFieldNames"].split(","))
