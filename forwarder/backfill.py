@@ -262,13 +262,16 @@ async def _ingest_elf(
     if position is None:
         state = ElfState(start=plan.since, until=plan.until, interval=config.interval)
     source.state = state
-    progress = Progress(plan, sys.stderr if out is sys.stdout else out, None)
+    files = await _list_files(rest, config, plan)  # one query, for the progress total
+    todo = [f for f in files if f.id not in state.done]
+    progress = Progress(plan, sys.stderr if out is sys.stdout else out, len(todo))
 
     async def counting(records: Sequence[Record], pos: Position | None) -> None:
         await emit(records, pos)
         progress.update(len(records), units=1 if pos and pos.get("current") is None and records else 0)
 
     for attempt in range(1, 6):
+        await rest.budget_gate(plan.key)
         try:
             await source.poll(counting)
         except RetryableError as exc:
@@ -298,6 +301,7 @@ async def _ingest_audit(
         progress.update(len(records), units=len(records))
 
     for attempt in range(1, 6):
+        await rest.budget_gate(plan.key)
         try:
             await source.poll(counting)
             break

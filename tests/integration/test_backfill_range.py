@@ -150,3 +150,22 @@ async def test_cli_dry_run_and_run_in_a_real_process(tmp_path: Path) -> None:
     assert "files: 3" in outputs[0]
     assert "30 events from 3 files" in outputs[1]
     assert await events_in(tmp_path / "state.db") == 30
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+async def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    org = FakeOrg()
+    add_days(org)
+    async with serve_org(org):
+        cfg_path = write_config(tmp_path, org)
+        out = Terminal()
+        args = parse_args(["-c", str(cfg_path), "--source", "eventlogfile", "--since", "2026-11-20",
+                           "--until", "2026-11-23"])
+        assert await run(config_module.load(cfg_path), args, out) == 0
+    text = out.getvalue()
+    assert "\r[" in text
+    assert "] 3/3 files, 30 events\n" in text
