@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,7 @@ def parse_sf_datetime(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LogFile:
     """One EventLogFile record as discovery saw it."""
 
@@ -68,8 +69,9 @@ class LogFile:
                 interval=str(record.get("Interval") or "Daily"),
                 sequence=int(record.get("Sequence") or 0),
                 length=float(record.get("LogFileLength") or 0),
-                field_names=str(record.get("LogFileFieldNames") or ""),
-                field_types=str(record.get("LogFileFieldTypes") or ""),
+                # Up to 1,333 chars each (facts A1), equal for every file of a type: keep one copy.
+                field_names=sys.intern(str(record.get("LogFileFieldNames") or "")),
+                field_types=sys.intern(str(record.get("LogFileFieldTypes") or "")),
             )
         except (KeyError, TypeError, ValueError):
             return None
