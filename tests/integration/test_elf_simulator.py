@@ -269,3 +269,23 @@ async def test_tls_with_the_configured_ca_for_token_query_and_download() -> None
             with pytest.raises(RetryableError, match="unreachable"):
                 await elf_source(untrusted).poll(journal.emit)
     assert got(journal) == expected
+
+
+async def test_audit_row_visible_late_inside_overlap_is_delivered_later_is_a_named_gap() -> None:
+    async with Simulator(seed=14, activities=5) as org, client(org) as rest:
+        now = datetime.now(UTC).replace(microsecond=0)
+        org.add_audit_trail("PermSetAssign", "Manage Users", "first", at=now - timedelta(minutes=1))
+        journal = Journal()
+        src = SetupAuditTrailSource(SetupAuditTrailConfig(overlap=timedelta(minutes=5)), rest, sleep=no_sleep)
+        await poll(src, journal)
+        inside = org.add_audit_trail("PermSetAssign", "Manage Users", "late", at=now - timedelta(minutes=3))
+        beyond = org.add_audit_trail("PermSetAssign", "Manage Users", "later", at=now - timedelta(minutes=8))
+        gaps = metrics.source_gaps.labels(source="setupaudittrail")
+        before = gaps._value.get()
+        await poll(src, journal)
+        await poll(src, journal)
+    ids = [r.payload["Id"] for r in journal.records]
+    assert inside["Id"] in ids
+    assert beyond["Id"] not in ids
+    assert len(ids) == len(set(ids))
+    assert gaps._value.get() == before + 1
