@@ -177,15 +177,16 @@ async def test_log_file_download_reset_mid_body(http: aiohttp.ClientSession, org
         assert len(await resp.read()) == log_file.length
 
 
+@pytest.mark.parametrize("event_type", ["Login", "Report", "Search", "ApiTotalUsage"])
 async def test_late_rows_come_as_a_new_hourly_file_with_a_higher_sequence(
-    http: aiohttp.ClientSession, org: Simulator
+    http: aiohttp.ClientSession, org: Simulator, event_type: str
 ) -> None:
-    reply = await admin(http, org, {"late_hourly_file": {"event_type": "Login", "rows": 3}})
+    reply = await admin(http, org, {"late_hourly_file": {"event_type": event_type, "rows": 3}})
     late = org.log_files[reply["late_file_id"]]
     earlier = [
         f
         for f in org.log_files.values()
-        if f.event_type == "Login"
+        if f.event_type == event_type
         and f.interval == "Hourly"
         and f.log_date == late.log_date
         and f is not late

@@ -114,3 +114,13 @@ def test_our_writer_reproduces_real_salesforce_csv_byte_for_byte(path: Path) -> 
     written = "".join(encode_line(row) for row in rows)
     # create_event_sampledata1.csv was saved without its final newline; every other file ends with LF
     assert written == raw if raw.endswith("\n") else written == raw + "\n"
+
+
+@pytest.mark.parametrize("event_type", ELF_TYPES)
+def test_generated_files_of_every_type_read_back(event_type: str) -> None:
+    log_file = ORG.add_log_file(event_type, 300, log_date=datetime(2026, 11, 3, 4, tzinfo=UTC))
+    rows = _read(list(log_file.chunks()))
+    assert rows[0] == field_names(event_type)
+    assert rows[1:] == list(log_file.source.rows())
+    assert {r[0] for r in rows[1:]} == {event_type}
+    assert log_file.length == sum(len(c) for c in log_file.chunks())

@@ -285,13 +285,10 @@ class Simulator:
         if not hours:
             raise ValueError(f"no hourly {event_type} file to re-issue")
         hour = max(hours)
-        makers: dict[str, Callable[..., Activity]] = {
-            "Login": self.traffic.login,
-            "API": self.traffic.api_query,
-            "URI": self.traffic.uri,
-        }
-        maker = makers.get(event_type, self.traffic.login)
-        late = [maker(at=hour + timedelta(minutes=50, seconds=i)) for i in range(rows)]
+        late = [
+            self.traffic.elf_activity(event_type, hour + timedelta(minutes=50, seconds=i))
+            for i in range(rows)
+        ]
         late = [
             Activity(a.kind, a.at, a.user, elf={event_type: a.elf[event_type]}, scenario="late") for a in late
         ]

@@ -96,7 +96,8 @@ class GeneratedRows:
     def __post_init__(self) -> None:
         self._prefix = fmt.token(random.Random(self.seed), 12)
         self.header = field_names(self.event_type)
-        self._slots = [self.header.index(name) for name in _VARYING]
+        # (2015-schema types such as BulkApi have no TIMESTAMP_DERIVED column)
+        self._slots = [self.header.index(name) if name in self.header else -1 for name in _VARYING]
 
     def _line_templates(self) -> list[str]:
         """Each template row as a ``%`` format: timestamp, ms, row index (REQUEST_ID tail), ISO time, ms."""
@@ -104,7 +105,9 @@ class GeneratedRows:
         for row in self.templates:
             values = [quote(v).replace("%", "%%") for v in row]
             ts, rid, derived = self._slots
-            values[ts], values[rid], values[derived] = '"%s.%03d"', f'"{self._prefix}%010x"', '"%s.%03dZ"'
+            values[ts], values[rid] = '"%s.%03d"', f'"{self._prefix}%010x"'
+            if derived >= 0:
+                values[derived] = '"%s.%03dZ"'
             out.append(",".join(values) + "\n")
         return out
 
@@ -120,13 +123,15 @@ class GeneratedRows:
             at = datetime.fromtimestamp(0, self.start.tzinfo) + timedelta(
                 milliseconds=base_ms + int(index * step)
             )
-            row[ts], row[derived] = fmt.elf_timestamp(at), fmt.elf_timestamp_derived(at)
+            row[ts] = fmt.elf_timestamp(at)
+            if derived >= 0:
+                row[derived] = fmt.elf_timestamp_derived(at)
             row[rid] = f"{self._prefix}{index:010x}"
             yield row
 
     def byte_length(self) -> int:
         """Exact size without generating: every varying value has a fixed width."""
-        sample = ("20261101000000", 0, 0, "2026-11-01T00:00:00", 0)
+        sample = ("20261101000000", 0, 0, "2026-11-01T00:00:00", 0)[: 5 if self._slots[2] >= 0 else 3]
         sizes = [len((line % sample).encode()) for line in self._line_templates()]
         full, rest = divmod(self.count, len(sizes))
         return len(encode_line(self.header).encode()) + full * sum(sizes) + sum(sizes[:rest])
@@ -136,6 +141,7 @@ class GeneratedRows:
         lines, tz = [line.encode() for line in self._line_templates()], self.start.tzinfo
         nlines = len(lines)
         base_ms, step = self._timing()
+        derived = self._slots[2] >= 0
         yield encode_line(self.header).encode()
         current, compact, iso = -1, b"", b""
         buf: list[bytes] = []
@@ -145,7 +151,8 @@ class GeneratedRows:
                 at = datetime.fromtimestamp(sec, tz)
                 current = sec
                 compact, iso = at.strftime("%Y%m%d%H%M%S").encode(), at.strftime("%Y-%m-%dT%H:%M:%S").encode()
-            buf.append(lines[index % nlines] % (compact, ms, index, iso, ms))
+            args = (compact, ms, index, iso, ms) if derived else (compact, ms, index)
+            buf.append(lines[index % nlines] % args)
             if len(buf) == 4096:  # fewer event-loop round trips per MB
                 yield b"".join(buf)
                 buf.clear()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -194,20 +194,13 @@ class OrgData:
         return log_file
 
     def _generated(self, event_type: str, count: int, start: datetime) -> GeneratedRows:
-        makers: dict[str, Callable[..., Activity]] = {
-            "Login": self.traffic.login,
-            "API": self.traffic.api_query,
-            "URI": self.traffic.uri,
-        }
-        maker = makers.get(event_type, self.traffic.login)
         templates = []
         for index in range(64):
-            activity = (
-                maker(status="Invalid Password")
-                if index % 8 == 7 and maker is self.traffic.login
-                else maker()
-            )
-            row = activity.elf.get(event_type) or next(iter(activity.elf.values()))
+            if event_type == "Login" and index % 8 == 7:
+                activity = self.traffic.login(status="Invalid Password")
+            else:
+                activity = self.traffic.elf_activity(event_type)
+            row = activity.elf[event_type]
             templates.append([row.get(c, "") for c in field_names(event_type)])
         return GeneratedRows(event_type, templates, count, start, seed=self.rng.randrange(1 << 30))
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from functools import partial
 
 from forwarder.testing.simulator.people import ATTACKER_PLACES, User
 from forwarder.testing.simulator.traffic.access import AccessTraffic
@@ -47,6 +48,19 @@ class Traffic(IdentityTraffic, AccessTraffic, AdminTraffic):
             self.file_download,
         )
         return self.rng.choice(makers)(at=at)
+
+    def elf_activity(self, event_type: str, at: datetime | None = None) -> Activity:
+        """An activity that writes a row of ``event_type`` to the EventLogFiles."""
+        makers: dict[str, Callable[..., Activity]] = {
+            "Login": self.login, "Logout": self.logout, "LoginAs": self.login_as, "API": self.api_query,
+            "ApiTotalUsage": self.api_query, "RestApi": self.rest_call, "BulkApi": self.bulk_api,
+            "Report": self.report, "ReportExport": partial(self.report, export=True), "URI": self.uri,
+            "LightningPageView": self.page_view, "ApexExecution": self.apex,
+            "ContentTransfer": self.file_download, "Search": self.search,
+        }  # fmt: skip
+        if event_type not in makers:
+            raise ValueError(f"the simulator does not generate {event_type} rows")
+        return makers[event_type](at=at)
 
     def baseline(self, count: int = 200) -> list[Activity]:
         """Ordinary working-day traffic: logins first, then a mix of activity by logged-in users."""
