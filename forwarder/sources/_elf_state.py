@@ -265,6 +265,10 @@ def completeness(position: Position | None) -> dict[str, Any]:
         return {}
     hours = position.get("hours", {})
     view: dict[str, Any] = {"legend": LEGEND, "interval": position.get("interval")}
+    if position.get("current"):
+        view["in_progress"] = dict(position["current"])
+    if position.get("failing"):
+        view["failing"] = {k: dict(v) for k, v in sorted(position["failing"].items())}
     for event_type in sorted(hours):
         view[event_type] = dict(sorted(hours[event_type].items()))
     return view

@@ -113,3 +113,12 @@ def test_schema_drift_is_reported_only_on_change() -> None:
     assert state.note_schema(first) is None
     changed = LogFile("b", "Login", first.log_date, T0, "/b", "Hourly", 1, 0.0, "A,B,C", "")
     assert state.note_schema(changed) is not None
+
+
+def test_completeness_shows_the_file_in_progress_and_failing_files() -> None:
+    state = ElfState.load(None, CONFIG, T0)
+    state.progress(log_file("a", T0), 1500)
+    state.note_failure(log_file("b", T0), T0 + timedelta(hours=1), permanent=True)
+    view = completeness(state.to_position())
+    assert view["in_progress"]["row"] == 1500
+    assert view["failing"]["b"]["since"] == "2026-11-26T10:00:00.000Z"
