@@ -106,8 +106,12 @@ def _emit_field(src: _Source, key: str, ops: tuple[Op, ...]) -> None:
             src.store(3, op, "w")
 
 
-def _emit_pick(src: _Source, pick: Pick) -> None:
+def _emit_pick(src: _Source, pick: Pick, present: frozenset[str] | None) -> None:
     (depth, first, second, third), choices = pick
+    if present is not None:
+        choices = tuple(choice for choice in choices if choice[0] in present)
+        if not choices:
+            return
     src.emit(1, "w = None")
     for index, (key, conv) in enumerate(choices):
         indent = 1 if index == 0 else 2
@@ -120,23 +124,42 @@ def _emit_pick(src: _Source, pick: Pick) -> None:
     src.store(2, (depth, first, second, third, None), "w")
 
 
-def compile_fields(table: Table, picks: Picks) -> Apply:
-    """One function doing what ``engine._apply_table`` + ``engine._apply_picks`` do, without the loops."""
+def _emit_unmapped(src: _Source, known: frozenset[str], keys: tuple[str, ...] | None) -> None:
+    """Fields without a table entry go to ``salesforce.<snake_case>``; our envelope keys are noted."""
+    if keys is None:
+        src.emit(1, f"for key in [k for k in payload if k not in {src.const(known)}]:")
+        src.emit(2, "value = payload[key]")
+        src.emit(2, f"if key[:1] == {_ENVELOPE!r}: envelope.append(key)")
+        src.emit(2, 'if value is None or value == "": continue')
+        src.emit(2, "name = snake_cache.get(key)")
+        src.emit(2, "extra[name if name is not None else snake(key)] = value")
+        return
+    unmapped = [key for key in keys if key not in known]
+    envelope = tuple(key for key in unmapped if key[:1] == _ENVELOPE)
+    if envelope:
+        src.emit(1, f"envelope.extend({src.const(envelope)})")
+    for key in unmapped:
+        src.emit(1, f"v = payload[{key!r}]")
+        src.emit(1, f'if v is not None and v != "": extra[{snake(key)!r}] = v')
+
+
+def compile_fields(table: Table, picks: Picks, keys: tuple[str, ...] | None = None) -> Apply:
+    """One function doing what ``engine._apply_table`` + ``engine._apply_picks`` do, without the loops.
+
+    With ``keys`` (a payload's exact key sequence) the function is specialised to payloads with exactly
+    those keys: absent fields cost nothing and unmapped names are resolved now, not per record.
+    """
     src = _Source()
-    known = src.const(frozenset(table) | _SKIP)
+    present = None if keys is None else frozenset(keys)
     src.emit(0, "def apply(payload, doc, event, extra, envelope):")
     src.emit(1, "get = payload.get")
     body_start = len(src.lines)
-    src.emit(1, f"for key in [k for k in payload if k not in {known}]:")
-    src.emit(2, "value = payload[key]")
-    src.emit(2, f"if key[:1] == {_ENVELOPE!r}: envelope.append(key)")
-    src.emit(2, 'if value is None or value == "": continue')
-    src.emit(2, "name = snake_cache.get(key)")
-    src.emit(2, "extra[name if name is not None else snake(key)] = value")
+    _emit_unmapped(src, frozenset(table) | _SKIP, keys)
     for key, ops in table.items():
-        _emit_field(src, key, ops)
+        if present is None or key in present:
+            _emit_field(src, key, ops)
     for pick in picks:
-        _emit_pick(src, pick)
+        _emit_pick(src, pick, present)
     src.assemble()
     src.lines[body_start:body_start] = [f"    {name} = {{}}" for name in src.sections.values()]
     namespace: dict[str, Any] = {"snake_cache": _snake_cache, "snake": snake, "FieldError": FieldError}

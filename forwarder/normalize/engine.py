@@ -70,6 +70,10 @@ class Family:
     known: bool = True  # generic families (new event types) fall back to the receive time
     #: compiled ``table`` + ``picks`` (``compiler.compile_fields``); None runs the reference interpreter.
     apply: Callable[..., None] | None = None
+    #: builds a version of ``apply`` specialised to one exact key sequence (ELF rows of a file share one)
+    specialise: Callable[[tuple[str, ...]], Callable[..., None]] | None = None
+    #: key sequence -> specialised apply; bounded by ``_MAX_SHAPES`` (then the generic ``apply`` runs)
+    shapes: dict[tuple[str, ...], Callable[..., None]] = field(default_factory=dict)
 
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
@@ -181,6 +185,24 @@ def _apply_picks(payload: Mapping[str, Any], picks: Picks, doc: EventDoc) -> Non
                 break
 
 
+_MAX_SHAPES = 32
+
+
+def _apply_for(
+    family: Family, generic: Callable[..., None], payload: Mapping[str, Any]
+) -> Callable[..., None]:
+    """The specialised function for this payload's key sequence, compiled on first sight; the generic
+    compiled one once a family has seen ``_MAX_SHAPES`` sequences (payloads whose key order varies)."""
+    shape = tuple(payload)
+    found = family.shapes.get(shape)
+    if found is not None:
+        return found
+    if family.specialise is None or len(family.shapes) >= _MAX_SHAPES:
+        return generic
+    found = family.shapes[shape] = family.specialise(shape)
+    return found
+
+
 def content_id(kind: str, content: Mapping[str, Any]) -> str:
     """A stable id from the event type and the row content (our envelope keys excluded by the caller).
 
@@ -259,7 +281,7 @@ def build(
     doc: EventDoc = {"@timestamp": None, "event": event, "salesforce": extra}
     envelope: list[str] = []
     if family.apply is not None:
-        family.apply(payload, doc, event, extra, envelope)
+        _apply_for(family, family.apply, payload)(payload, doc, event, extra, envelope)
     else:
         _apply_table(payload, family.table, doc, extra, envelope)
         _apply_picks(payload, family.picks, doc)

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from forwarder.normalize import hooks
-from forwarder.normalize.compiler import compile_fields
+from forwarder.normalize.compiler import Apply, compile_fields
 from forwarder.normalize.engine import Family, Finish, Table, pick, target
 from forwarder.normalize.values import (
     BadValue,
@@ -307,7 +307,11 @@ def _family(dataset: str, shape: str) -> Family:
 
 def _make(dataset: str, shape: str) -> Family:
     family = _describe(dataset, shape)
-    return replace(family, apply=compile_fields(family.table, family.picks))
+
+    def specialise(keys: tuple[str, ...]) -> Apply:
+        return compile_fields(family.table, family.picks, keys)
+
+    return replace(family, apply=compile_fields(family.table, family.picks), specialise=specialise)
 
 
 def _describe(dataset: str, shape: str) -> Family:
