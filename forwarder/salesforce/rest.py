@@ -40,6 +40,10 @@ _RATE_LIMIT_WAIT = 60.0
 _RESTART_CODES = frozenset({"INVALID_QUERY_LOCATOR"})
 # Salesforce rejects URIs over 16,384 bytes with 414 (facts D2); we refuse to send them at all.
 MAX_URI_BYTES = 16_384
+# Queries answer within 120 s or time out server-side (QUERY_TIMEOUT). A LogFile body can take many
+# minutes to drain at journal speed, so downloads have no total limit, only a per-read one.
+QUERY_TIMEOUT = aiohttp.ClientTimeout(total=180, sock_connect=30)
+DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=180)
 
 
 class SalesforceApiError(PermanentError):
@@ -164,7 +168,7 @@ class RestClient:
     async def get_bytes(self, path: str) -> bytes:
         """GET ``path`` (instance-relative) and return the body of a 2xx answer."""
         try:
-            async with self._request(path, {}) as resp:
+            async with self._request(path, {}, QUERY_TIMEOUT) as resp:
                 return await resp.read()
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
             raise RetryableError(f"salesforce answer broke off: {type(exc).__name__}") from None
@@ -177,20 +181,22 @@ class RestClient:
         """
         headers = {"Accept-Encoding": "gzip"}
         try:
-            async with self._request(path, headers) as resp:
+            async with self._request(path, headers, DOWNLOAD_TIMEOUT) as resp:
                 async for chunk in resp.content.iter_chunked(chunk_size):
                     yield chunk
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
             raise RetryableError(f"log file download broke off: {type(exc).__name__}") from None
 
-    def _request(self, path: str, headers: dict[str, str]) -> _Request:
-        return _Request(self, path, headers)
+    def _request(self, path: str, headers: dict[str, str], timeout: aiohttp.ClientTimeout) -> _Request:
+        return _Request(self, path, headers, timeout)
 
-    async def _send(self, path: str, headers: dict[str, str]) -> aiohttp.ClientResponse:
+    async def _send(
+        self, path: str, headers: dict[str, str], limits: aiohttp.ClientTimeout
+    ) -> aiohttp.ClientResponse:
         """Send with the current token; again with a fresh one after a 401 INVALID_SESSION_ID (facts D2)."""
         for attempt in range(2):
             session = await self._auth.session()
-            resp = await self._get(session, path, headers)
+            resp = await self._get(session, path, headers, limits)
             if resp.status != 401 or attempt == 1:
                 return resp
             resp.release()
@@ -198,7 +204,7 @@ class RestClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _get(
-        self, session: SalesforceSession, path: str, headers: dict[str, str]
+        self, session: SalesforceSession, path: str, headers: dict[str, str], limits: aiohttp.ClientTimeout
     ) -> aiohttp.ClientResponse:
         url = session.instance_url + path
         if len(url.encode()) > MAX_URI_BYTES:
@@ -206,7 +212,9 @@ class RestClient:
         self.requests += 1
         try:
             auth_header = {"Authorization": f"Bearer {session.access_token}"}
-            resp = await self._http.get(url, headers={**auth_header, **headers}, ssl=self._auth.ssl)
+            resp = await self._http.get(
+                url, headers={**auth_header, **headers}, ssl=self._auth.ssl, timeout=limits
+            )
         except (aiohttp.ClientError, TimeoutError) as exc:
             metrics.salesforce_api_requests.labels(outcome="unreachable").inc()
             raise RetryableError(f"salesforce unreachable: {type(exc).__name__}") from None
@@ -261,12 +269,14 @@ class RestClient:
 class _Request:
     """``async with`` wrapper: send, classify, and always release the connection."""
 
-    def __init__(self, client: RestClient, path: str, headers: dict[str, str]) -> None:
-        self._client, self._path, self._headers = client, path, headers
+    def __init__(
+        self, client: RestClient, path: str, headers: dict[str, str], timeout: aiohttp.ClientTimeout
+    ) -> None:
+        self._client, self._path, self._headers, self._timeout = client, path, headers, timeout
         self._resp: aiohttp.ClientResponse | None = None
 
     async def __aenter__(self) -> aiohttp.ClientResponse:
-        self._resp = await self._client._send(self._path, self._headers)
+        self._resp = await self._client._send(self._path, self._headers, self._timeout)
         await self._client._check(self._resp)
         return self._resp
 
