@@ -210,3 +210,38 @@ async def test_budget_gate_pauses_until_usage_drops(org: Org, client: RestClient
 def test_expired_query_locator_restarts_the_query() -> None:
     body = b'[{"message":"invalid query locator","errorCode":"INVALID_QUERY_LOCATOR"}]'
     assert isinstance(classify(400, body, None), RetryableError)
+
+
+async def test_download_outlives_the_session_total_timeout() -> None:
+    import asyncio
+
+    async def slow(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        await resp.prepare(request)
+        for _ in range(4):
+            await resp.write(b'"A"\n' * 10)
+            await asyncio.sleep(0.2)  # server pacing: the body takes longer than the session's total limit
+        await resp.write_eof()
+        return resp
+
+    async def token(request: web.Request) -> web.Response:
+        return web.json_response({"access_token": "t", "instance_url": str(request.url.origin())})
+
+    app = web.Application()
+    app.router.add_post("/services/oauth2/token", token)
+    app.router.add_get("/services/data/v62.0/sobjects/EventLogFile/x/LogFile", slow)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    cfg = SalesforceConfig.model_validate(
+        {"login_url": url, "auth": {"type": "client_credentials", "client_id": "c", "client_secret": "s"}}
+    )
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.3)) as http:
+            rest = RestClient(Authenticator(cfg, http), http, "62.0")
+            body = b"".join([c async for c in rest.stream_log_file("/services/data/v62.0/sobjects/EventLogFile/x/LogFile")])
+    finally:
+        await runner.cleanup()
+    assert body == b'"A"\n' * 40
