@@ -21,7 +21,7 @@ from forwarder.normalize.engine import (
     _snake_cache,
     snake,
 )
-from forwarder.normalize.values import BadValue, as_str
+from forwarder.normalize.values import _INT64, BadValue, as_int, as_str
 
 #: apply(payload, doc, event, extra, envelope): fills ``doc`` from ``payload``; raises FieldError.
 Apply = Callable[[Mapping[str, Any], dict[str, Any], dict[str, Any], dict[str, Any], list[str]], None]
@@ -95,9 +95,10 @@ def _emit_field(src: _Source, key: str, ops: tuple[Op, ...]) -> None:
         conv = op[4]
         if conv is None:
             src.store(2, op, "v")
-        elif conv is as_str:
+        elif conv is as_str or conv is as_int:  # already the right type: the common case, no call
+            kind, check = ("str", "") if conv is as_str else ("int", f" or not {-_INT64} <= w < {_INT64}")
             src.emit(2, "w = v")
-            src.emit(2, "if w.__class__ is not str:")
+            src.emit(2, f"if w.__class__ is not {kind}{check}:")
             src.convert(3, key, conv, "w")
             src.store(2, op, "w")
         else:
