@@ -116,6 +116,9 @@ _FATAL_OAUTH_ERRORS = frozenset(
 )
 
 
+JWT_LIFETIME = timedelta(seconds=150)
+
+
 def jwt_audience(login_url: str) -> str:
     """JWT ``aud`` for a login host: sandboxes use test.salesforce.com, everything else login.salesforce.com.
 
@@ -128,13 +131,14 @@ def jwt_audience(login_url: str) -> str:
 
 
 def jwt_assertion(cfg: JwtBearerAuth, login_url: str, now: datetime) -> str:
-    """A signed RS256 assertion; ``exp`` 3 minutes ahead, the most Salesforce accepts (facts D3)."""
+    """A signed RS256 assertion. Salesforce accepts ``exp`` at most 3 minutes ahead (facts D3): 150 s
+    leaves room for clock skew either way."""
     key = cfg.private_key_file.read_bytes()
     claims = {
         "iss": cfg.client_id,
         "sub": cfg.username,
         "aud": cfg.audience or jwt_audience(login_url),
-        "exp": int((now + timedelta(minutes=3)).timestamp()),
+        "exp": int((now + JWT_LIFETIME).timestamp()),
     }
     return jwt.encode(claims, key, algorithm="RS256")
 

@@ -108,7 +108,7 @@ async def test_jwt_bearer_posts_signed_assertion(
     )
     assert claims["iss"] == "cid"
     assert claims["sub"] == "int@example.com"
-    assert claims["exp"] == int((NOW + timedelta(minutes=3)).timestamp())
+    assert claims["exp"] == int((NOW + timedelta(seconds=150)).timestamp())
     assert session.instance_url == token_server.url
     assert session.access_token == "tok1"
 
