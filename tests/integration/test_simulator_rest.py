@@ -442,3 +442,23 @@ async def test_an_authorization_header_in_another_scheme_is_invalid_auth_header(
         http, org, "/services/data/v62.0/limits", None, headers={"Authorization": "Basic dXNlcjpwYXNz"}
     )
     assert (status, body) == (401, [{"message": "INVALID_AUTH_HEADER", "errorCode": "INVALID_AUTH_HEADER"}])
+
+
+async def test_with_files_at_creation_a_file_appears_at_its_created_date(http: aiohttp.ClientSession) -> None:
+    clock = Clock()
+    clock.now = datetime(2026, 11, 1, 9, tzinfo=UTC)
+    async with Simulator(
+        seed=3, clock=clock, files_at_creation=True, token_lifetime=timedelta(days=30)
+    ) as org:
+        token = await client_credentials(http, org)
+        first = min(org.log_files.values(), key=lambda f: f.created_date)
+        q = "SELECT Id FROM EventLogFile"
+        assert (await soql(http, org, token, q))[2]["totalSize"] == 0
+        path = f"/services/data/v62.0/sobjects/EventLogFile/{first.id}/LogFile"
+        assert (await get(http, org, path, token))[0] == 404
+        clock.now = first.created_date
+        ids = {r["Id"] for r in (await soql(http, org, token, q))[2]["records"]}
+        assert first.id in ids
+        assert len(ids) < len(org.log_files)
+        async with http.get(org.base_url + path, headers={"Authorization": f"Bearer {token}"}) as resp:
+            assert resp.status == 200

@@ -59,13 +59,16 @@ class Simulator:
         clock: Callable[[], datetime] = _utcnow,
         key_dir: Path | None = None,
         live_interval: float | None = None,
+        files_at_creation: bool = False,
     ) -> None:
         if scenario not in ("baseline", "attacks"):
             raise ValueError(f"unknown scenario {scenario!r}: baseline | attacks")
         self.seed, self.scenario, self.host, self.port, self.tls = seed, scenario, host, port, tls
         self.clock = clock
         self.traffic = Traffic(seed, start=start)
-        self.data = OrgData(self.traffic, hourly=hourly)
+        # files_at_creation: an EventLogFile exists only once ``clock()`` reaches its CreatedDate (3-6 h
+        # after the hour, facts A2); by default every generated file is visible at once
+        self.data = OrgData(self.traffic, hourly=hourly, visible_after=clock if files_at_creation else None)
         self.faults = Faults(target=self, clock=clock)
         self.bus = EventBus(clock=clock, seed=seed)
         self._key_dir_arg = key_dir

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -106,9 +106,12 @@ RELATIONSHIPS = {"CreatedBy": ("User", "CreatedById")}
 class OrgData:
     """Everything queryable in the org, plus the activities that produced it (the tests' ground truth)."""
 
-    def __init__(self, traffic: Traffic, *, hourly: bool = True) -> None:
+    def __init__(
+        self, traffic: Traffic, *, hourly: bool = True, visible_after: Callable[[], datetime] | None = None
+    ) -> None:
         self.traffic = traffic
         self.hourly = hourly
+        self.visible_after = visible_after  # a clock: files exist only from their CreatedDate on
         self.rng = random.Random(traffic.rng.random())
         self.activities: list[Activity] = []
         self.objects: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -232,11 +235,15 @@ class OrgData:
             "SystemModstamp": created,
         }
 
+    def visible(self, log_file: LogFile) -> bool:
+        """Whether the file exists yet: always, unless files appear at CreatedDate (hours after LogDate)."""
+        return self.visible_after is None or log_file.created_date <= self.visible_after()
+
     def records(self, sobject: str, version: str) -> list[dict[str, Any]]:
         if sobject == "EventLogFile":
             # an org without the hourly entitlement has Daily files only
             files = [f for f in self.log_files.values() if self.hourly or f.interval == "Daily"]
-            return [self.elf_record(f, version) for f in files]
+            return [self.elf_record(f, version) for f in files if self.visible(f)]
         return self.objects.get(sobject, [])
 
     def schema(self) -> dict[str, dict[str, str]]:

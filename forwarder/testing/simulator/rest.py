@@ -183,7 +183,7 @@ class Rest:
     async def log_file_record(self, request: web.Request) -> web.Response:
         version = request.match_info["version"]
         log_file = self.org.log_files.get(request.match_info["id"])
-        if log_file is None:
+        if log_file is None or not self.org.visible(log_file):
             return rest_error(404, "NOT_FOUND", "The requested resource does not exist")
         record = self.org.elf_record(log_file, version)
         if not self.org.hourly:
@@ -194,7 +194,7 @@ class Rest:
     async def log_file(self, request: web.Request) -> web.StreamResponse:
         """The CSV body, chunked; gzip/deflate when asked (Compression Headers v67)."""
         log_file = self.org.log_files.get(request.match_info["id"])
-        if log_file is None:
+        if log_file is None or not self.org.visible(log_file):
             return rest_error(404, "NOT_FOUND", "The requested resource does not exist")
         encoding = _encoding(request.headers.get("Accept-Encoding", ""))
         response = web.StreamResponse(
