@@ -124,3 +124,22 @@ def test_generated_files_of_every_type_read_back(event_type: str) -> None:
     assert rows[1:] == list(log_file.source.rows())
     assert {r[0] for r in rows[1:]} == {event_type}
     assert log_file.length == sum(len(c) for c in log_file.chunks())
+
+
+@settings(deadline=None, max_examples=50)
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=12), min_size=1, max_size=3
+    )
+)
+def test_generated_rows_survive_any_template_values(values: list[str]) -> None:
+    header = field_names("Logout")
+    templates = [
+        [
+            (values[i % len(values)] if name not in ("TIMESTAMP", "REQUEST_ID") else "")
+            for i, name in enumerate(header)
+        ]
+    ]
+    source = GeneratedRows("Logout", templates, 25, datetime(2026, 11, 1, tzinfo=UTC), seed=1)
+    assert _read(list(source.chunks()))[1:] == list(source.rows())
+    assert source.byte_length() == sum(len(c) for c in source.chunks())
