@@ -29,9 +29,23 @@ def rejected_letter(rejected: Rejected) -> DeadLetter:
         "source": record.source,
         "kind": record.kind,
         "received_at": record.received_at.isoformat(),
-        "payload": record.payload,
+        "payload": json_safe(record.payload),
     }
     return DeadLetter(consumer=INGEST_CONSUMER, reason=rejected.reason, payload=payload)
+
+
+def json_safe(value: Any) -> Any:
+    """The record as the journal can store it. A record is often rejected precisely because it holds what
+    JSON cannot (integers past 64 bits, bytes): those values are kept as their text, never dropped."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str | float):
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**64 else str(value)  # orjson's integer range
+    return repr(value)
 
 
 def make_emit(journal: Journal, source: str, lane: Lane, *, raw: Literal["full", "none"] = "full") -> Emit:
