@@ -123,10 +123,12 @@ class EventLogFileSource:
         late = [f for f in fresh if state.too_late(f, self._config)]
         late_ids = {f.id for f in late}
         finished = 0
+        await self._report_gaps(late, emit)
         for item in fresh:
+            if self._rest.over_budget():
+                break  # one download is one API call: leave the rest for after the budget gate in run()
             if item.id not in late_ids and await self._handle(item, emit):
                 finished += 1
-        await self._report_gaps(late, emit)
         return finished
 
     async def _discover(self) -> list[LogFile]:

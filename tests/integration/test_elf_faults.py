@@ -296,3 +296,17 @@ async def test_rate_limit_on_a_download_pauses_the_poll_and_blames_no_file() -> 
         assert org.downloads == ["0AT01"]
         await src.poll(journal.emit)
     exactly_once(journal, 6)
+
+
+async def test_downloads_stop_once_over_the_api_budget() -> None:
+    org, journal = FakeOrg(), Journal()
+    for i in range(3):
+        org.add_file(f"0AT0{i}", "Login", T0 + timedelta(seconds=i), rows(str(i), 2))
+    async with serve_org(org) as rest:
+        rest.budget_share = 0.00011  # the fake org reports 11/100000 after the first download
+        src = source(rest)
+        await src.poll(journal.emit)
+        assert org.downloads == ["0AT00"]
+        rest.budget_share = 1.0
+        await src.poll(journal.emit)
+    exactly_once(journal, 6)
