@@ -30,12 +30,22 @@ CHANNELS = ["/event/LoginEventStream", "/event/LogoutEventStream", "/event/ApiEv
 
 def config(tmp_path: Path, org: Simulator) -> Path:
     data = {
-        "salesforce": {"login_url": org.base_url, "auth": {
-            "client_id": org.client_id, "username": org.username, "private_key_file": str(org.private_key_path)}},
+        "salesforce": {
+            "login_url": org.base_url,
+            "auth": {
+                "client_id": org.client_id,
+                "username": org.username,
+                "private_key_file": str(org.private_key_path),
+            },
+        },
         "sources": {
             "streaming": {"channels": CHANNELS, "replay": "earliest"},
-            "eventlogfile": {"interval": "Hourly", "start": "2026-11-01", "poll_interval": "PT1S",
-                             "batch_rows": 2000},
+            "eventlogfile": {
+                "interval": "Hourly",
+                "start": "2026-11-01",
+                "poll_interval": "PT1S",
+                "batch_rows": 2000,
+            },
             "setupaudittrail": {"poll_interval": "PT1S", "initial_span": "P60D"},
         },
         # A sink nobody listens on: delivery retries quietly and the journal keeps every event.
@@ -116,7 +126,9 @@ async def test_kill_9_mid_file_keeps_each_row_and_stream_event_once(tmp_path: Pa
                 proc = await start(cfg)
                 await wait_until(lambda: count_bulk(db) >= total, proc)
                 wanted = stream_ids(org)
-                await wait_until(lambda: wanted <= {d["event"]["id"] for d in journal_docs(db, "realtime")}, proc)
+                await wait_until(
+                    lambda: wanted <= {d["event"]["id"] for d in journal_docs(db, "realtime")}, proc
+                )
         finally:
             if proc is not None and proc.returncode is None:
                 proc.terminate()
