@@ -25,10 +25,11 @@ from forwarder.ingest import make_emit
 from forwarder.journal import Journal
 from forwarder.journal.sqlite import SqliteJournal
 from forwarder.logging import configure
-from forwarder.salesforce.auth import Authenticator, ssl_context
+from forwarder.salesforce.auth import Authenticator
 from forwarder.salesforce.rest import RestClient
 from forwarder.sources import Source
 from forwarder.sources.eventlogfile import EventLogFileSource
+from forwarder.sources.loginhistory import LoginHistorySource
 from forwarder.sources.setupaudittrail import SetupAuditTrailSource
 from forwarder.sources.streaming import StreamingSource
 from sinks import Sink
@@ -76,6 +77,8 @@ def build_sources(config: Config, auth: Authenticator, http: aiohttp.ClientSessi
         sources.append(EventLogFileSource(config.sources.eventlogfile, rest))
     if config.sources.setupaudittrail.enabled:
         sources.append(SetupAuditTrailSource(config.sources.setupaudittrail, rest))
+    if config.sources.loginhistory.enabled:
+        sources.append(LoginHistorySource(config.sources.loginhistory, rest))
     return sources
 
 
@@ -100,7 +103,7 @@ class Forwarder:
         runner = await server.start(self.health, self.listen or self.config.server.listen)
         self.ops = runner
         try:
-            connector = aiohttp.TCPConnector(ssl=ssl_context(self.config.salesforce.tls))
+            connector = aiohttp.TCPConnector(ssl=self.config.salesforce.tls.client_context("salesforce.tls"))
             async with aiohttp.ClientSession(connector=connector) as http:
                 await self._serve(journal, http)
         finally:

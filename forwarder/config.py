@@ -18,6 +18,7 @@ from forwarder.errors import ConfigError
 from forwarder.salesforce.auth import SalesforceConfig
 from forwarder.settings import Settings
 from forwarder.sources.eventlogfile import EventLogFileConfig
+from forwarder.sources.loginhistory import LoginHistoryConfig
 from forwarder.sources.setupaudittrail import SetupAuditTrailConfig
 from forwarder.sources.streaming import StreamingConfig
 from sinks.datadog import DatadogConfig
@@ -51,6 +52,10 @@ class SourcesConfig(Settings):
     )
     setupaudittrail: SetupAuditTrailConfig = Field(
         default_factory=SetupAuditTrailConfig, description="SetupAuditTrail polling."
+    )
+    loginhistory: LoginHistoryConfig = Field(
+        default_factory=LoginHistoryConfig,
+        description="LoginHistory polling, for orgs without Event Monitoring (off by default).",
     )
 
 

@@ -207,18 +207,6 @@ def _seconds(retry_after: str | None) -> float | None:
         return None
 
 
-def ssl_context(tls: TlsConfig) -> ssl.SSLContext | bool:
-    """An SSL context for ``aiohttp`` from the TLS options (True: system defaults)."""
-    if not tls.verify:
-        return False
-    if tls.ca_file is None and tls.cert_file is None:
-        return True
-    ctx = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
-    if tls.cert_file is not None:
-        ctx.load_cert_chain(str(tls.cert_file), str(tls.key_file) if tls.key_file else None)
-    return ctx
-
-
 class Authenticator:
     """Hands out a cached ``SalesforceSession``; one token request in flight at most."""
 
@@ -234,7 +222,7 @@ class Authenticator:
         self._current: SalesforceSession | None = None
         self._fetched_at: datetime | None = None
         self._lock = asyncio.Lock()
-        self._ssl = ssl_context(config.tls)
+        self._ssl = config.tls.client_context("salesforce.tls")
         self.token_requests = 0
 
     async def session(self) -> SalesforceSession:
@@ -253,7 +241,7 @@ class Authenticator:
         return self._config
 
     @property
-    def ssl(self) -> ssl.SSLContext | bool:
+    def ssl(self) -> ssl.SSLContext:
         """TLS settings for every Salesforce endpoint (token, REST, CometD), from ``salesforce.tls``."""
         return self._ssl
 

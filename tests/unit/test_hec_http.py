@@ -5,11 +5,13 @@ from __future__ import annotations
 import ssl
 import zlib
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from forwarder.errors import ConfigError
 from forwarder.settings import TlsConfig
-from sinks._http import RETRY_AFTER_CAP, Outcome, gzip_body, http_outcome, parse_retry_after, ssl_context
+from sinks._http import RETRY_AFTER_CAP, Outcome, gzip_body, http_outcome, parse_retry_after
 
 NOW = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
 
@@ -62,8 +64,16 @@ def test_gzip_body_is_standard_gzip() -> None:
 
 
 def test_tls_verifies_by_default_and_can_be_turned_off() -> None:
-    context = ssl_context(TlsConfig())
-    assert isinstance(context, ssl.SSLContext)
+    context = TlsConfig().client_context()
     assert context.verify_mode is ssl.CERT_REQUIRED
     assert context.check_hostname
-    assert ssl_context(TlsConfig(verify=False)) is False
+    assert context.minimum_version is ssl.TLSVersion.TLSv1_2
+    unverified = TlsConfig(verify=False).client_context()
+    assert unverified.verify_mode is ssl.CERT_NONE
+    assert not unverified.check_hostname
+
+
+def test_unreadable_certificate_is_a_config_error_naming_where(tmp_path: Path) -> None:
+    tls = TlsConfig(cert_file=tmp_path / "missing.pem")
+    with pytest.raises(ConfigError, match=r"sinks\.splunk: tls: cannot load certificates"):
+        tls.client_context("sinks.splunk")
