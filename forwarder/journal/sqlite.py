@@ -135,9 +135,9 @@ class SqliteJournal:
         event.set()
 
     async def commit(self, consumer: str, lane: Lane, offset: int) -> None:
-        stored = await self._run(self._store.commit, consumer, lane, offset)
+        stored, deleted = await self._run(self._store.commit, consumer, lane, offset, self.consumers)
         self._cursors.setdefault(consumer, {})[lane] = stored
-        if consumer in self.consumers and await self._run(self._store.retain, lane, self.consumers) > 0:
+        if deleted:
             self._freed.set()
         self._update_gauges(lane)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -376,9 +375,12 @@ async def test_realtime_event_overtakes_a_million_event_bulk_backlog(tmp_path: P
     path = tmp_path / "j.db"
     journal = await SqliteJournal.open(path, consumers=["sink"])
     await journal.close()
-    row = (orjson.dumps(doc(0, bulk=True)),)
-    with sqlite3.connect(path) as conn:  # generate the backlog fast, straight into the bulk lane
-        conn.executemany("INSERT INTO events_bulk (doc) VALUES (?)", itertools.repeat(row, 1_000_000))
+    docs = orjson.dumps([doc(0, bulk=True)] * 500)
+    with sqlite3.connect(path) as conn:  # generate the backlog fast, straight into the bulk lane's rows
+        conn.executemany(
+            "INSERT INTO events_bulk VALUES (?, ?, ?)", ((f, f + 499, docs) for f in range(1, 1_000_001, 500))
+        )
+        conn.execute("UPDATE lanes SET next = 1000001 WHERE lane = 'bulk'")
     journal = await SqliteJournal.open(path, consumers=["sink"])
     sink = CueSink("sink")
     async with Running(make(sink, journal)):

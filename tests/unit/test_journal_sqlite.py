@@ -70,7 +70,8 @@ async def test_cursor_never_moves_back_and_never_past_newest(journal: SqliteJour
 
 async def test_retention_keeps_what_any_live_consumer_still_needs(tmp_path: Path) -> None:
     j = await SqliteJournal.open(tmp_path / "j.db", consumers=["a", "b"])
-    await j.append("s", Lane.BULK, [doc(i) for i in range(1, 11)], [], None)
+    for i in range(1, 11):  # retention deletes whole appended batches: one event each here
+        await j.append("s", Lane.BULK, [doc(i)], [], None)
     await j.commit("a", Lane.BULK, 10)
     await j.commit("b", Lane.BULK, 3)
     assert (await j.stats())["lanes"]["bulk"] == {"oldest": 4, "newest": 10, "events": 7}
@@ -79,7 +80,8 @@ async def test_retention_keeps_what_any_live_consumer_still_needs(tmp_path: Path
     j = await SqliteJournal.open(tmp_path / "j.db", consumers=["a"])
     assert (await j.stats())["lanes"]["bulk"]["events"] == 0
     assert (await j.stats())["consumers"]["b"]["active"] is False
-    await j.append("s", Lane.BULK, [doc(i) for i in range(11, 16)], [], None)
+    for i in range(11, 16):
+        await j.append("s", Lane.BULK, [doc(i)], [], None)
     await j.commit("a", Lane.BULK, 12)
     await j.close()
     # "c" is new: it starts at the beginning of what is retained, and holds it from now on.
@@ -201,6 +203,15 @@ async def test_large_append_does_not_stall_the_event_loop(journal: SqliteJournal
     await tick
     print(f"worst loop stall during a 100,000-event append: {worst * 1000:.1f} ms")
     assert worst < 0.5
+
+
+async def test_reads_start_inside_a_stored_row_and_cross_rows(journal: SqliteJournal) -> None:
+    await journal.append("s", Lane.BULK, [doc(i) for i in range(1, 1201)], [], None)  # rows of 500
+    await journal.append("s", Lane.BULK, [doc(1201)], [], None)
+    entries = await journal.read("a", Lane.BULK, 498, 600)
+    assert [(e.offset, e.event["n"]) for e in entries] == [(o, o) for o in range(499, 1099)]
+    assert [e.offset for e in await journal.read("a", Lane.BULK, 1199, 10)] == [1200, 1201]
+    assert await journal.read("a", Lane.BULK, 1201, 10) == []
 
 
 async def test_closed_journal_refuses_work(tmp_path: Path) -> None:
