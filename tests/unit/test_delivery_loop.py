@@ -392,3 +392,25 @@ async def test_realtime_event_overtakes_a_million_event_bulk_backlog(tmp_path: P
     assert bulk_before <= 10 * sink.limits.max_events, f"{bulk_before} bulk events went first"
     assert await journal.cursor("sink", Lane.BULK) < 1_000_000
     await journal.close()
+
+
+async def test_a_sink_that_is_down_holds_retention_but_never_delays_the_other_sink(tmp_path: Path) -> None:
+    journal = await SqliteJournal.open(tmp_path / "j.db", consumers=["up", "down"])
+
+    def unavailable(docs: list[Doc], attempt: int) -> None:
+        raise RetryableError("503")
+
+    up, down = CueSink("up"), CueSink("down")
+    down.behaviour = unavailable
+    for start in range(0, 30, 10):
+        await journal.append("s", Lane.BULK, [doc(i) for i in range(start, start + 10)], [], None)
+    async with Running(make(up, journal)), Running(make(down, journal)):
+        await up.wait_for(lambda: len(up.received) == 30)
+        await down.wait_for(lambda: down.attempts >= 3)
+        async with asyncio.timeout(10):
+            while await journal.cursor("up", Lane.BULK) < 30:
+                await journal.wait_for_events(0.01)
+    stats = await journal.stats()
+    assert stats["lanes"]["bulk"]["events"] == 30, "nothing is deleted before the down sink has it"
+    assert stats["consumers"]["down"]["bulk"] == {"cursor": 0, "lag": 30}
+    await journal.close()
