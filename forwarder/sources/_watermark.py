@@ -17,10 +17,11 @@ from typing import Any, Protocol
 import structlog
 
 from forwarder import metrics
-from forwarder.errors import AuthenticationError, PermanentError, RetryableError
+from forwarder.errors import RetryableError
 from forwarder.records import Emit, Lane, Position, Record
 from forwarder.salesforce.rest import RestClient
 from forwarder.sources._elf_state import parse_sf_datetime, soql_datetime
+from forwarder.sources._polling import poll_forever
 
 log = structlog.get_logger()
 
@@ -79,29 +80,14 @@ class WatermarkPoller:
     async def run(self, position: Position | None, emit: Emit) -> None:
         """Poll forever; a transient error (incl. a malformed answer) retries the poll, skipping nothing."""
         self.load(position)
-        failures = 0
-        while True:
-            await self._rest.budget_gate(self.name)
-            try:
-                await self.poll(emit)
-                failures = 0
-            except RetryableError as exc:
-                failures += 1
-                metrics.source_errors.labels(source=self.name, error="retryable").inc()
-                wait = self._delay(failures, exc.retry_after)
-                log.warning("poll_retry", source=self.name, error=str(exc), wait_s=wait)
-                await self._sleep(wait)
-                continue
-            except (PermanentError, AuthenticationError) as exc:
-                # Refused for good (permissions, credentials): say so and keep trying at the poll
-                # interval, so a fix needs no restart and the other sources keep running.
-                metrics.source_errors.labels(source=self.name, error="permanent").inc()
-                log.error("poll_refused", source=self.name, error=str(exc))
-            await self._sleep(self._config.poll_interval.total_seconds())
-
-    def _delay(self, failures: int, hint: float | None) -> float:
-        base, cap = self._backoff
-        return min(cap, hint if hint is not None else base * 2 ** (failures - 1))
+        await poll_forever(
+            self.name,
+            lambda: self.poll(emit),
+            rest=self._rest,
+            interval=self._config.poll_interval.total_seconds(),
+            backoff=self._backoff,
+            sleep=self._sleep,
+        )
 
     def load(self, position: Position | None) -> None:
         if position and position.get("watermark"):

@@ -21,7 +21,7 @@ import structlog
 from pydantic import Field
 
 from forwarder import metrics
-from forwarder.errors import AuthenticationError, PermanentError, RetryableError
+from forwarder.errors import PermanentError, RetryableError
 from forwarder.records import Emit, Lane, Position, Record
 from forwarder.salesforce.logfile import converters, csv_rows, row_hash
 from forwarder.salesforce.rest import RateLimitedError, RestClient, SalesforceApiError
@@ -34,6 +34,7 @@ from forwarder.sources._elf_state import (
     earlier_sequences_soql,
     soql_datetime,
 )
+from forwarder.sources._polling import backoff_delay, poll_forever
 
 __all__ = ["EventLogFileConfig", "EventLogFileSource", "LogFile", "completeness"]
 
@@ -91,25 +92,14 @@ class EventLogFileSource:
     async def run(self, position: Position | None, emit: Emit) -> None:
         """Poll forever; transient errors are retried with backoff, nothing read is skipped."""
         self.state = ElfState.load(position, self._config, self._clock())
-        failures = 0
-        while True:
-            await self._rest.budget_gate(self.name)
-            try:
-                await self.poll(emit)
-                failures = 0
-            except RetryableError as exc:
-                failures += 1
-                metrics.source_errors.labels(source=self.name, error="retryable").inc()
-                wait = self._delay(failures, exc.retry_after)
-                log.warning("eventlogfile_poll_retry", source=self.name, error=str(exc), wait_s=wait)
-                await self._sleep(wait)
-                continue
-            except (PermanentError, AuthenticationError) as exc:
-                # Refused for good (permissions, credentials): say so and keep trying at the poll
-                # interval, so a fix needs no restart and the other sources keep running.
-                metrics.source_errors.labels(source=self.name, error="permanent").inc()
-                log.error("poll_refused", source=self.name, error=str(exc))
-            await self._sleep(self._config.poll_interval.total_seconds())
+        await poll_forever(
+            self.name,
+            lambda: self.poll(emit),
+            rest=self._rest,
+            interval=self._config.poll_interval.total_seconds(),
+            backoff=self._backoff,
+            sleep=self._sleep,
+        )
 
     async def poll(self, emit: Emit) -> int:
         """One discovery query and every new file in (CreatedDate, Id) order; returns files finished."""
@@ -171,7 +161,7 @@ class EventLogFileSource:
                 log.warning("eventlogfile_download_retry", source=self.name, file_id=item.id,
                             event_type=item.event_type, attempt=attempt, error=str(exc))
                 if attempt < self._config.file_attempts:
-                    await self._sleep(self._delay(attempt, exc.retry_after))
+                    await self._sleep(backoff_delay(self._backoff, attempt, exc.retry_after))
             except PermanentError as exc:
                 log.warning("eventlogfile_download_failed", source=self.name, file_id=item.id,
                             event_type=item.event_type, error=str(exc))
@@ -304,9 +294,6 @@ class EventLogFileSource:
             log.warning("eventlogfile_schema_drift", source=self.name, event_type=item.event_type,
                         file_id=item.id, fields=item.field_names)
 
-    def _delay(self, attempt: int, hint: float | None) -> float:
-        base, cap = self._backoff
-        return min(cap, hint if hint is not None else base * 2 ** (attempt - 1))
 
 
 def soql_for_range(

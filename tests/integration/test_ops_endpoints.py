@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 import aiohttp
+from prometheus_client import REGISTRY
 
 from forwarder import config
 from forwarder.app import Forwarder
@@ -35,6 +36,8 @@ async def test_ready_after_auth_and_metrics_show_flow(tmp_path: Path) -> None:
             },
             "test.yaml",
         )
+        # Metrics are process-wide: earlier tests may have counted deliveries to a sink of the same name.
+        before = REGISTRY.get_sample_value("forwarder_sent_events_total", {"sink": "archive"}) or 0.0
         forwarder = Forwarder(cfg, listen="127.0.0.1:0")
         task = asyncio.create_task(forwarder.run())
         try:
@@ -54,7 +57,7 @@ async def test_ready_after_auth_and_metrics_show_flow(tmp_path: Path) -> None:
                     while True:
                         async with http.get("/metrics") as r:
                             text = await r.text()
-                        if f'forwarder_sent_events_total{{sink="archive"}} {float(expected)}' in text:
+                        if f'forwarder_sent_events_total{{sink="archive"}} {before + expected}' in text:
                             break
                         await asyncio.sleep(0.1)
                 assert org.client_secret not in text
