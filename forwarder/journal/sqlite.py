@@ -5,6 +5,8 @@ event loop. Owns append atomicity, cursors, retention, the size cap and the wake
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +42,7 @@ class SqliteJournal:
     ) -> None:
         self._store = store
         self._executor = executor
+        self._lock_fd: int | None = None
         self.max_bytes = max_bytes
         self.when_full = when_full
         self.consumers = list(consumers)
@@ -60,18 +63,24 @@ class SqliteJournal:
         when_full: WhenFull = "block",
         consumers: Sequence[str] = (),
         synchronous: Synchronous = "normal",
+        exclusive: bool = False,
     ) -> SqliteJournal:
         """Open (or create) the journal. ``consumers`` is the live set: only they hold retention, and a
         consumer seen for the first time starts at the beginning of what is retained. ``max_bytes`` 0: no cap.
+        ``exclusive``: the daemon's open; a second daemon on the same file fails at once instead of sending
+        everything twice (``state show`` opens without it).
         """
+        lock_fd = _lock(Path(path)) if exclusive else None
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
         loop = asyncio.get_running_loop()
         try:
             store = await loop.run_in_executor(executor, Store, Path(path), synchronous)
         except BaseException:
             executor.shutdown(wait=False)
+            _unlock(lock_fd)
             raise
         journal = cls(store, executor, max_bytes=max_bytes, when_full=when_full, consumers=list(consumers))
+        journal._lock_fd = lock_fd
         await journal._start()
         return journal
 
@@ -207,6 +216,7 @@ class SqliteJournal:
         await self._run(self._store.close)  # queued behind every pending operation
         self._closed = True
         self._executor.shutdown(wait=True)
+        _unlock(self._lock_fd)
         log.info("journal_closed", path=str(self._store.path))
 
     def _update_gauges(self, lane: Lane | None = None) -> None:
@@ -216,6 +226,23 @@ class SqliteJournal:
                 cursor = self._cursors.get(consumer, {}).get(each, 0)
                 metrics.sink_lag.labels(consumer, each.value).set(max(0, newest - cursor))
         metrics.journal_bytes.set(self._store.file_bytes())
+
+
+def _lock(path: Path) -> int:
+    """An exclusive advisory lock on ``<journal>.lock``, held until close (or process death)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RuntimeError(f"{path} is in use by another sf-forwarder process") from None
+    return fd
+
+
+def _unlock(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)  # closing the descriptor releases the flock
 
 
 def _lag(cursor: int, oldest: int | None, newest: int) -> int:

@@ -19,7 +19,7 @@ SOURCES = {"streaming": Lane.REALTIME, "eventlogfile": Lane.BULK}
 
 async def main(path: str, seed: int) -> None:
     rng = random.Random(seed)
-    journal = await SqliteJournal.open(path, consumers=["c"])
+    journal = await SqliteJournal.open(path, consumers=["c"], exclusive=True)
     seqs = {}
     for source in SOURCES:
         position = await journal.position(source)

@@ -43,7 +43,7 @@ async def run_and_kill(path: Path, seed: int, delay: float) -> list[str]:
 
 
 async def check(path: Path, acked: dict[str, int], committed: dict[str, int]) -> dict[str, int]:
-    journal = await SqliteJournal.open(path, consumers=["c"])
+    journal = await SqliteJournal.open(path, consumers=["c"], exclusive=True)
     try:
         positions = {}
         for source, lane in SOURCES.items():

@@ -220,3 +220,14 @@ async def test_closed_journal_refuses_work(tmp_path: Path) -> None:
     await j.close()
     with pytest.raises(RuntimeError, match="closed"):
         await j.read("a", Lane.BULK, 0, 1)
+
+
+async def test_a_second_exclusive_open_is_refused_until_the_first_closes(tmp_path: Path) -> None:
+    first = await SqliteJournal.open(tmp_path / "j.db", consumers=["a"], exclusive=True)
+    with pytest.raises(RuntimeError, match="in use by another"):
+        await SqliteJournal.open(tmp_path / "j.db", consumers=["a"], exclusive=True)
+    reader = await SqliteJournal.open(tmp_path / "j.db", consumers=["a"])  # state show still works
+    await reader.close()
+    await first.close()
+    again = await SqliteJournal.open(tmp_path / "j.db", consumers=["a"], exclusive=True)
+    await again.close()
