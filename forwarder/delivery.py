@@ -234,7 +234,9 @@ class Delivery:
             return _Item(entry, self._sink.encode(entry.event))
         except PermanentError as exc:
             await self._dead_letter(entry, exc, "encode")
-            return None
+        except Exception as exc:  # a bug in an encoder must cost one event (kept), not a crash loop
+            await self._dead_letter(entry, exc, f"encode_bug {type(exc).__name__}")
+        return None
 
     async def _flush_due(self) -> None:
         now = self._clock()

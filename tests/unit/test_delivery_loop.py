@@ -44,6 +44,8 @@ class CueSink:
     def encode(self, event: Doc) -> bytes:
         if event.get("unencodable"):
             raise PermanentError("field cannot be encoded")
+        if event.get("encoder_bug"):
+            raise KeyError("missing")
         return orjson.dumps(event)
 
     async def send(self, batch: Sequence[bytes]) -> None:
@@ -224,12 +226,16 @@ async def test_too_large_batches_are_split_and_a_single_oversize_event_dead_lett
 
 async def test_encode_failure_dead_letters_that_event_only(journal: SqliteJournal) -> None:
     sink = CueSink("sink")
-    await journal.append("s", Lane.REALTIME, [doc(1), doc(2, unencodable=True), doc(3)], [], None)
+    events = [doc(1), doc(2, unencodable=True), doc(3), doc(4, encoder_bug=True), doc(5)]
+    await journal.append("s", Lane.REALTIME, events, [], None)
     async with Running(make(sink, journal)):
-        await wait_cursor(journal, Lane.REALTIME, 3)
-    assert sink.received == [1, 3]
-    [letter] = await journal.dead_letters("sink")
-    assert (letter.payload["n"], letter.reason) == (2, "encode: field cannot be encoded")
+        await wait_cursor(journal, Lane.REALTIME, 5)
+    assert sink.received == [1, 3, 5]
+    letters = await journal.dead_letters("sink")
+    assert [(d.payload["n"], d.reason) for d in letters] == [
+        (4, "encode_bug KeyError: 'missing'"),
+        (2, "encode: field cannot be encoded"),
+    ]
 
 
 async def test_route_filter_skips_other_events_and_moves_the_cursor_over_them(journal: SqliteJournal) -> None:
