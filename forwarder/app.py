@@ -57,13 +57,16 @@ def build_sink(config: AnySinkConfig) -> Sink:
     raise TypeError(f"no sink for {type(config).__name__}")
 
 
-async def open_journal(config: Config) -> SqliteJournal:
-    """The journal of this config, with the configured sinks as its live consumers."""
+async def open_journal(config: Config, *, exclusive: bool = False) -> SqliteJournal:
+    """The journal of this config, with the configured sinks as its live consumers. The daemon opens it
+    ``exclusive``: a second daemon on the same state file fails at once instead of delivering twice."""
     return await SqliteJournal.open(
         config.state.path,
         max_bytes=config.state.max_bytes,
         when_full=config.state.when_full,
         consumers=[s.name for s in config.sinks],
+        synchronous=config.state.synchronous,
+        exclusive=exclusive,
     )
 
 
@@ -97,7 +100,7 @@ class Forwarder:
         self._stop.set()
 
     async def run(self) -> None:
-        journal = await open_journal(self.config)
+        journal = await open_journal(self.config, exclusive=True)
         self.journal = journal
         self.health.journal_open = True
         runner = await server.start(self.health, self.listen or self.config.server.listen)

@@ -67,6 +67,12 @@ class StateConfig(Settings):
     when_full: Literal["block", "drop_oldest"] = Field(
         "block", description="At the cap: block sources (backpressure) or drop the oldest events (counted)."
     )
+    synchronous: Literal["normal", "full"] = Field(
+        "normal",
+        description="SQLite durability: normal survives process crashes (kill -9); full also survives power "
+        "loss, at a cost in append speed (after a power loss with normal, events and their source position "
+        "roll back together, so the sources read that tail again).",
+    )
 
     @field_validator("max_bytes", mode="before")
     @classmethod
