@@ -73,7 +73,9 @@ class DatadogReceiver(HttpReceiver):
         limit = min(MAX_PAYLOAD_BYTES, self.max_request_bytes or MAX_PAYLOAD_BYTES)
         if len(body) > limit:
             return _error(413, "Payload too large")
-        if self.count_only:  # every log carries exactly one ddsource attribute
+        if self.count_only:  # every log carries exactly one ddsource attribute; an array at both ends
+            if not (body.startswith(b"[") and body.endswith(b"]")):
+                return _error(400, "Bad request: invalid JSON")
             await self.accept_count(body.count(b'"ddsource":'))
             return web.Response(status=202, body=b"{}", content_type="application/json")
         try:

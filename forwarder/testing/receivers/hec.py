@@ -135,13 +135,12 @@ class HecReceiver(HttpReceiver):
 
     async def _event(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
-        response = await self._event_response(request, raw)
-        self.log_request(
-            request, raw, decode_body(raw, request.headers.get("Content-Encoding", "")), response.status
-        )
+        body = decode_body(raw, request.headers.get("Content-Encoding", ""))  # once: it is the costly part
+        response = await self._event_response(request, body)
+        self.log_request(request, raw, body, response.status)
         return response
 
-    async def _event_response(self, request: web.Request, raw: bytes) -> web.StreamResponse:
+    async def _event_response(self, request: web.Request, body: bytes | None) -> web.StreamResponse:
         fault = await self.apply_fault(request)
         if fault is not None:
             return fault
@@ -151,7 +150,6 @@ class HecReceiver(HttpReceiver):
         channel = request.headers.get("X-Splunk-Request-Channel") or request.query.get("channel")
         if self.acks and not channel:
             return _reply(400, 10, "Data channel is missing")
-        body = decode_body(raw, request.headers.get("Content-Encoding", ""))
         if body is None:
             return _reply(415, 6, '"Content-Encoding" must be "gzip" or empty')
         if self.max_request_bytes is not None and len(body) > self.max_request_bytes:
@@ -159,9 +157,11 @@ class HecReceiver(HttpReceiver):
         return await self._index(body, channel)
 
     async def _index(self, body: bytes, channel: str | None) -> web.Response:
-        if not body.strip():
+        if not body or body.isspace():
             return _reply(400, 5, "No data")
-        if self.count_only:  # one envelope per line, as our sink writes them
+        if self.count_only:  # one envelope per line, as our sink writes them; objects at both ends
+            if not (body.startswith(b"{") and body.endswith(b"}")):
+                return _reply(400, 6, "Invalid data format")
             await self.accept_count(body.count(b"\n") + 1)
             return _reply(200, 0, "Success")
         try:
