@@ -85,6 +85,15 @@ async def test_refuses_unknown_content_encoding(receiver: HecReceiver) -> None:
     assert status == 415
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_refuses_corrupt_compressed_bodies(receiver: HecReceiver, encoding: str) -> None:
+    truncated = gzip.compress(b'{"event":"a"}' * 50)[:-9]
+    for payload in (b"not compressed at all", truncated):
+        status, _ = await _post(receiver.url, payload, {**AUTH, "Content-Encoding": encoding})
+        assert status == 415
+    assert receiver.event_count == 0
+
+
 async def test_refuses_bodies_over_the_configured_size(receiver: HecReceiver) -> None:
     receiver.max_request_bytes = 10
     status, _ = await _post(receiver.url, b'{"event":"more than ten bytes"}', AUTH)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import os
 import ssl
 import zlib
 from datetime import UTC, datetime
@@ -11,7 +13,15 @@ import pytest
 
 from forwarder.errors import ConfigError
 from forwarder.settings import TlsConfig
-from sinks._http import RETRY_AFTER_CAP, Outcome, gzip_body, http_outcome, parse_retry_after
+from sinks._http import (
+    _THREAD_GZIP_BYTES,
+    RETRY_AFTER_CAP,
+    Outcome,
+    gzip_body,
+    gzip_off_loop,
+    http_outcome,
+    parse_retry_after,
+)
 
 NOW = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
 
@@ -61,6 +71,15 @@ def test_gzip_body_is_standard_gzip() -> None:
     compressed = gzip_body(body)
     assert compressed[:2] == b"\x1f\x8b"
     assert zlib.decompress(compressed, 47) == body
+
+
+async def test_large_bodies_are_compressed_off_the_loop_into_the_same_standard_gzip() -> None:
+    body = b"".join(
+        b'{"event":"%d","pad":"%s"}\n' % (i, os.urandom(8).hex().encode()) for i in range(300_000)
+    )
+    assert len(body) > _THREAD_GZIP_BYTES
+    compressed = await gzip_off_loop(body)
+    assert gzip.decompress(compressed) == body
 
 
 def test_tls_verifies_by_default_and_can_be_turned_off() -> None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-import zlib
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import orjson
 from aiohttp import web
+from isal import isal_zlib
 
 __all__ = ["Fault", "FaultScript", "HttpReceiver", "RequestLog", "decode_body"]
 
@@ -73,14 +73,18 @@ class RequestLog:
     at: float
 
 
+#: isal's stub declares ``error`` as an instance; it is the exception class of corrupt streams.
+_CORRUPT = cast("type[Exception]", isal_zlib.error)
+
+
 def decode_body(raw: bytes, encoding: str) -> bytes | None:
     """The body after ``Content-Encoding`` (gzip, deflate or none); None for anything else or corrupt data."""
-    try:
+    try:  # ISA-L: ~5x faster than zlib, so a receiver in the sink benchmark costs less of the shared CPUs
         if encoding == "gzip":
-            return zlib.decompress(raw, 47)
+            return isal_zlib.decompress(raw, 47)
         if encoding == "deflate":
-            return zlib.decompress(raw)
-    except zlib.error:
+            return isal_zlib.decompress(raw)
+    except _CORRUPT:
         return None
     return raw if encoding in ("", "identity") else None
 
