@@ -13,9 +13,9 @@ from typing import Any, Literal
 import structlog
 
 from forwarder import metrics
-from forwarder.events import EventDoc
 from forwarder.journal import DeadLetter, Journal
-from forwarder.normalize import Rejected, normalize_doc
+from forwarder.normalize import Rejected
+from forwarder.normalize.batch import normalize_batch
 from forwarder.records import Emit, Lane, Position, Record
 
 INGEST_CONSUMER = "ingest"
@@ -55,15 +55,8 @@ def make_emit(journal: Journal, source: str, lane: Lane, *, raw: Literal["full",
     rejected_count = metrics.records_rejected.labels(source)
 
     async def emit(records: Sequence[Record], position: Position | None) -> None:
-        now = datetime.now(UTC)
-        events: list[EventDoc] = []
-        letters: list[DeadLetter] = []
-        for record in records:
-            result = normalize_doc(record, raw=raw, ingested=now)
-            if isinstance(result, Rejected):
-                letters.append(rejected_letter(result))
-            else:
-                events.append(result)
+        events, rejected = normalize_batch(records, raw=raw, ingested=datetime.now(UTC))
+        letters = [rejected_letter(item) for item in rejected]
         with metrics.journal_append_seconds.time():
             await journal.append(source, lane, events, letters, position)
         received.inc(len(records))

@@ -35,10 +35,16 @@ class _Source:
     """Builds the function text and the constants it refers to. Sections (``user``, ``http.request``...)
     are local dicts, attached to the document at the end only when something was put in them."""
 
-    def __init__(self) -> None:
+    def __init__(self, keys: tuple[str, ...] | None = None) -> None:
         self.lines: list[str] = []
         self.names: dict[str, Any] = {}
         self.sections: dict[tuple[str, ...], str] = {}
+        #: key -> the local holding its value (specialised: every value unpacked once, no lookups)
+        self.locals = {} if keys is None else {key: f"a{i}" for i, key in enumerate(keys)}
+
+    def value(self, key: str) -> str:
+        """The expression reading ``key``: its unpacked local, or ``get(key)`` in the generic function."""
+        return self.locals.get(key) or f"get({key!r})"
 
     def const(self, value: Any) -> str:
         name = f"c{len(self.names)}"
@@ -89,7 +95,7 @@ class _Source:
 def _emit_field(src: _Source, key: str, ops: tuple[Op, ...]) -> None:
     if not ops:  # consumed by a pick or a hook
         return
-    src.emit(1, f"v = get({key!r})")
+    src.emit(1, f"v = {src.value(key)}")
     src.emit(1, 'if v is not None and v != "":')
     for op in ops:
         conv = op[4]
@@ -118,7 +124,7 @@ def _emit_pick(src: _Source, pick: Pick, present: frozenset[str] | None) -> None
         indent = 1 if index == 0 else 2
         if index:
             src.emit(1, "if w is None:")
-        src.emit(indent, f"v = get({key!r})")
+        src.emit(indent, f"v = {src.value(key)}")
         src.emit(indent, 'if v is not None and v != "":')
         src.convert(indent + 1, key, conv, "w")
     src.emit(1, "if w is not None:")
@@ -140,8 +146,8 @@ def _emit_unmapped(src: _Source, known: frozenset[str], keys: tuple[str, ...] | 
     if envelope:
         src.emit(1, f"envelope.extend({src.const(envelope)})")
     for key in unmapped:
-        src.emit(1, f"v = payload[{key!r}]")
-        src.emit(1, f'if v is not None and v != "": extra[{snake(key)!r}] = v')
+        v = src.value(key)
+        src.emit(1, f'if {v} is not None and {v} != "": extra[{snake(key)!r}] = {v}')
 
 
 def compile_fields(table: Table, picks: Picks, keys: tuple[str, ...] | None = None) -> Apply:
@@ -150,10 +156,14 @@ def compile_fields(table: Table, picks: Picks, keys: tuple[str, ...] | None = No
     With ``keys`` (a payload's exact key sequence) the function is specialised to payloads with exactly
     those keys: absent fields cost nothing and unmapped names are resolved now, not per record.
     """
-    src = _Source()
+    src = _Source(keys)
     present = None if keys is None else frozenset(keys)
     src.emit(0, "def apply(payload, doc, event, extra, envelope):")
-    src.emit(1, "get = payload.get")
+    if not keys:
+        src.emit(1, "get = payload.get")
+    else:
+        # One C-level unpack instead of a dict lookup per field: the caller guarantees the key sequence.
+        src.emit(1, f"{', '.join(src.locals.values())}, = payload.values()")
     body_start = len(src.lines)
     _emit_unmapped(src, frozenset(table) | _SKIP, keys)
     for key, ops in table.items():

@@ -15,6 +15,7 @@ from forwarder.normalize.compiler import Apply, compile_fields
 from forwarder.normalize.engine import Family, Finish, Table, pick, target
 from forwarder.normalize.values import (
     BadValue,
+    _cached,
     as_bool,
     as_int,
     as_str,
@@ -36,11 +37,13 @@ def _ms_to_ns(value: Any) -> int | None:
     return None if number is None else number * 1_000_000
 
 
+@_cached  # URIs repeat across rows (a few hundred pages per org)
 def _url_text(value: Any) -> str | None:
     text = as_str(value).strip('"')  # ELF triple-quotes some values: """https://...""" (facts A4)
     return text if text.startswith(("/", "http://", "https://")) else None
 
 
+@_cached
 def _url_path(value: Any) -> str | None:
     text = _url_text(value)
     return text.split("?", 1)[0] if text and text.startswith("/") else None

@@ -17,7 +17,9 @@ from forwarder.normalize.values import BadValue, as_float, as_str, id18, ip_or_n
 
 def _text(payload: Mapping[str, Any], key: str) -> str | None:
     value = payload.get(key)
-    if value is None or value == "":
+    if value.__class__ is str:  # the common case, decided without a call
+        return value or None
+    if value is None:
         return None
     try:
         return as_str(value)
@@ -105,10 +107,19 @@ def success_flag(payload: Mapping[str, Any], doc: EventDoc) -> None:
     request_status(payload, doc)
 
 
+def _coordinate(payload: Mapping[str, Any], key: str) -> float | None:
+    value = payload.get(key)
+    if value.__class__ is float and value - value == 0.0:  # finite float, the stream's type: no call
+        return value
+    return _number(payload, key)
+
+
 def geo(payload: Mapping[str, Any], doc: EventDoc) -> None:
     """``source.geo.location`` needs both coordinates (stream LoginLatitude/Longitude, Latitude/Longitude)."""
-    lat = _number(payload, "LoginLatitude") if "LoginLatitude" in payload else _number(payload, "Latitude")
-    lon = _number(payload, "LoginLongitude") if "LoginLongitude" in payload else _number(payload, "Longitude")
+    if "LoginLatitude" in payload:
+        lat, lon = _coordinate(payload, "LoginLatitude"), _coordinate(payload, "LoginLongitude")
+    else:
+        lat, lon = _coordinate(payload, "Latitude"), _coordinate(payload, "Longitude")
     if lat is not None and lon is not None and -90 <= lat <= 90 and -180 <= lon <= 180:
         put(doc, ("source", "geo", "location"), {"lat": lat, "lon": lon})
 
@@ -143,8 +154,10 @@ def tls(payload: Mapping[str, Any], doc: EventDoc) -> None:
     text = _text(payload, "TLS_PROTOCOL") or _text(payload, "TlsProtocol")
     parsed = _tls_cached(text) if text else None
     if parsed is not None:
-        put(doc, ("tls", "version_protocol"), parsed[0])
-        put(doc, ("tls", "version"), parsed[1])
+        section = doc.get("tls")
+        if section is None:
+            section = doc["tls"] = {}
+        section["version_protocol"], section["version"] = parsed
 
 
 @lru_cache(maxsize=256)

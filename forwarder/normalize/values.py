@@ -172,18 +172,28 @@ def parse_elf_timestamp(value: Any) -> datetime:
 
 
 def iso_text(value: Any) -> str:
-    """A stream/object datetime as ECS date text; text already in that form (ELF TIMESTAMP_DERIVED,
-    ``2022-09-13T05:22:43.429Z``) is only checked, not re-formatted."""
-    if (
-        value.__class__ is str
-        and len(value) == 24
-        and value[23] == "Z"
-        and value[19] == "."
-        and value[10] == "T"
-    ):
-        parse_iso(value)
-        return str(value)
+    """A stream/object datetime as ECS date text. The three forms Salesforce sends (ELF TIMESTAMP_DERIVED
+    and stream ``2022-09-13T05:22:43.429Z``, object ``...43Z``, SOQL ``...43.429+0000``) are checked by
+    ``fromisoformat`` and rewritten by slicing: the ``strftime`` of ``format_timestamp`` cost ~1.5 us."""
+    if value.__class__ is str and value[10:11] == "T" and value[13:14] == ":" and value[16:17] == ":":
+        size = len(value)
+        if size == 24 and value[23] == "Z" and value[19] == ".":
+            _check_iso(value)
+            return str(value)
+        if size == 20 and value[19] == "Z":
+            _check_iso(value)
+            return value[:19] + ".000Z"
+        if size == 28 and value[19] == "." and value[23:] == "+0000":
+            _check_iso(value)
+            return value[:23] + "Z"
     return format_timestamp(parse_iso(value))
+
+
+def _check_iso(text: str) -> None:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        raise BadValue("expected an ISO-8601 datetime") from None
 
 
 def elf_text(value: Any) -> str:
