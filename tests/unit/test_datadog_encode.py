@@ -29,7 +29,7 @@ def _entry(doc: dict[str, Any] | None = None, **kw: object) -> dict[str, Any]:
 
 
 def _late(name: str, policy: str) -> float:
-    return metrics.datadog_late_events.labels(name, policy)._value.get()
+    return float(metrics.datadog_late_events.labels(name, policy)._value.get())
 
 
 def test_entry_has_the_reserved_attributes() -> None:
@@ -255,3 +255,13 @@ def test_truncation_keeps_the_late_flag_and_survives_a_foreign_forwarder_attribu
     encoded, truncated = fit_log(entry)
     assert truncated
     assert orjson.loads(encoded)["forwarder"]["truncated"] is True
+
+
+def test_a_late_event_over_one_megabyte_is_counted_late_once() -> None:
+    sink = DatadogSink(_config(name="late-big"), clock=lambda: NOW)
+    doc = sample_event(5, pad=1_200_000, timestamp=(NOW - timedelta(days=2)).isoformat())
+    before = _late("late-big", "restamp")
+    encoded = sink.encode(doc)
+    assert len(encoded) <= MAX_LOG_BYTES
+    assert orjson.loads(encoded)["forwarder"]["late"] is True
+    assert _late("late-big", "restamp") == before + 1
