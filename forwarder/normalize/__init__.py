@@ -39,7 +39,7 @@ def normalize_doc(
 ) -> EventDoc | Rejected:
     """The ECS document for ``record`` (what the journal stores), or ``Rejected``. Never raises."""
     payload: Mapping[str, Any] = record.payload
-    if not isinstance(payload, Mapping):
+    if payload.__class__ is not dict and not isinstance(payload, Mapping):  # the ABC check costs ~0.1 us
         return Rejected(record, f"payload: expected an object, got {type(payload).__name__}")
     family, provider = family_for(record.source, record.kind)
     try:

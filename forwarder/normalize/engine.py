@@ -72,8 +72,11 @@ class Family:
     apply: Callable[..., None] | None = None
     #: builds a version of ``apply`` specialised to one exact key sequence (ELF rows of a file share one)
     specialise: Callable[[tuple[str, ...]], Callable[..., None]] | None = None
-    #: key sequence -> specialised apply; bounded by ``_MAX_SHAPES`` (then the generic ``apply`` runs)
-    shapes: dict[tuple[str, ...], Callable[..., None]] = field(default_factory=dict)
+    #: key sequence -> specialised apply and the hooks that can act on it; bounded by ``_MAX_SHAPES``
+    #: (then the generic ``apply`` and every hook run)
+    shapes: dict[tuple[str, ...], tuple[Callable[..., None], tuple[Finish, ...]]] = field(
+        default_factory=dict
+    )
 
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
@@ -190,17 +193,24 @@ _MAX_SHAPES = 32
 
 def _apply_for(
     family: Family, generic: Callable[..., None], payload: Mapping[str, Any]
-) -> Callable[..., None]:
-    """The specialised function for this payload's key sequence, compiled on first sight; the generic
-    compiled one once a family has seen ``_MAX_SHAPES`` sequences (payloads whose key order varies)."""
+) -> tuple[Callable[..., None], tuple[Finish, ...]]:
+    """The specialised function and hooks for this payload's key sequence, built on first sight; the
+    generic ones once a family has seen ``_MAX_SHAPES`` sequences (payloads whose key order varies)."""
     shape = tuple(payload)
     found = family.shapes.get(shape)
     if found is not None:
         return found
     if family.specialise is None or len(family.shapes) >= _MAX_SHAPES:
-        return generic
-    found = family.shapes[shape] = family.specialise(shape)
+        return generic, family.finish
+    found = family.shapes[shape] = (family.specialise(shape), hooks_for(family.finish, shape))
     return found
+
+
+def hooks_for(finish: tuple[Finish, ...], keys: tuple[str, ...]) -> tuple[Finish, ...]:
+    """The hooks that can act on payloads with ``keys``: a hook marked ``reads`` (``hooks.reads``) does
+    nothing when none of its fields is there, so it is left out rather than called per event."""
+    present = frozenset(keys)
+    return tuple(hook for hook in finish if not present.isdisjoint(getattr(hook, "reads", present)))
 
 
 #: kind -> its hash prefix (``kind`` UTF-8 + NUL); bounded like the family caches (kinds come from outside).
@@ -298,15 +308,17 @@ def build(
     doc: EventDoc = {"@timestamp": None, "event": event, "salesforce": extra}
     envelope: list[str] = []
     if family.apply is not None:
-        _apply_for(family, family.apply, payload)(payload, doc, event, extra, envelope)
+        apply, finish = _apply_for(family, family.apply, payload)
+        apply(payload, doc, event, extra, envelope)
     else:
+        finish = family.finish
         _apply_table(payload, family.table, doc, extra, envelope)
         _apply_picks(payload, family.picks, doc)
     content = _content(payload, envelope)
     event["id"] = _event_id(family, kind, payload, content)
     if envelope:
         _check_json([payload[key] for key in envelope])
-    for hook in family.finish:
+    for hook in finish:
         hook(payload, doc)
     if doc["@timestamp"] is None:
         if family.known:

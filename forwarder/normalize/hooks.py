@@ -5,14 +5,27 @@ Each hook reads the raw payload and edits the document in place; it never raises
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from forwarder.events import EventDoc
 from forwarder.normalize import codes
 from forwarder.normalize.engine import FieldError, put
 from forwarder.normalize.values import BadValue, as_float, as_str, id18, ip_or_none
+
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def reads(*keys: str) -> Callable[[F], F]:
+    """Marks a hook that only looks at ``keys`` and does nothing when none is present, so a payload shape
+    without them skips it (``engine.hooks_for``)."""
+
+    def mark(hook: F) -> F:
+        hook.reads = frozenset(keys)  # type: ignore[attr-defined]
+        return hook
+
+    return mark
 
 
 def _text(payload: Mapping[str, Any], key: str) -> str | None:
@@ -43,6 +56,7 @@ def _outcome(doc: EventDoc, outcome: str, reason: str | None = None) -> None:
         doc["event"]["reason"] = reason
 
 
+@reads("Status", "LOGIN_STATUS", "REQUEST_STATUS")
 def login_status(payload: Mapping[str, Any], doc: EventDoc) -> None:
     """Login outcome: streams/objects/LoginHistory ``Status`` is "Success" or the failure reason; ELF
     ``LOGIN_STATUS`` is ``LOGIN_NO_ERROR`` or an error code (facts A6, B2); 2015 ELF rows have neither."""
@@ -57,6 +71,7 @@ def login_status(payload: Mapping[str, Any], doc: EventDoc) -> None:
     request_status(payload, doc)
 
 
+@reads("REQUEST_STATUS")
 def request_status(payload: Mapping[str, Any], doc: EventDoc) -> None:
     """ELF ``REQUEST_STATUS`` S/F/U/A/R/N (Login Event Type doc); blank means not recorded."""
     status = _text(payload, "REQUEST_STATUS")
@@ -65,6 +80,7 @@ def request_status(payload: Mapping[str, Any], doc: EventDoc) -> None:
         _outcome(doc, outcome, status)
 
 
+@reads("OperationStatus")
 def operation_status(payload: Mapping[str, Any], doc: EventDoc) -> None:
     """RTEM ``OperationStatus`` (Success/Failure) on Uri/LightningUri/ListView events."""
     status = _text(payload, "OperationStatus")
@@ -114,6 +130,7 @@ def _coordinate(payload: Mapping[str, Any], key: str) -> float | None:
     return _number(payload, key)
 
 
+@reads("LoginLatitude", "LoginLongitude", "Latitude", "Longitude")
 def geo(payload: Mapping[str, Any], doc: EventDoc) -> None:
     """``source.geo.location`` needs both coordinates (stream LoginLatitude/Longitude, Latitude/Longitude)."""
     if "LoginLatitude" in payload:
@@ -124,6 +141,7 @@ def geo(payload: Mapping[str, Any], doc: EventDoc) -> None:
         put(doc, ("source", "geo", "location"), {"lat": lat, "lon": lon})
 
 
+@reads("LOGIN_TYPE")
 def elf_login_type(payload: Mapping[str, Any], doc: EventDoc) -> None:
     """ELF ``LOGIN_TYPE`` is a one-letter code; streams give the name: expose the name for both."""
     code = _text(payload, "LOGIN_TYPE")
@@ -150,6 +168,7 @@ def logout_codes(payload: Mapping[str, Any], doc: EventDoc) -> None:
         put(doc, ("user_agent", "os", "name"), platform)
 
 
+@reads("TLS_PROTOCOL", "TlsProtocol")
 def tls(payload: Mapping[str, Any], doc: EventDoc) -> None:
     text = _text(payload, "TLS_PROTOCOL") or _text(payload, "TlsProtocol")
     parsed = _tls_cached(text) if text else None
@@ -168,6 +187,7 @@ def _tls_cached(text: str) -> tuple[str, str] | None:
 def related_ips(*keys: str) -> Any:
     """Extra IPs (SessionHijacking CurrentIp/PreviousIp, FORWARDED_FOR_IP) go to ``related.ip``."""
 
+    @reads(*keys)
     def hook(payload: Mapping[str, Any], doc: EventDoc) -> None:
         found = []
         for key in keys:

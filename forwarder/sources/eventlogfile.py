@@ -206,6 +206,7 @@ class EventLogFileSource:
         if key is not None and self._dedup.enabled and not self._dedup.knows(key):
             await self._prime_dedup(item, key)
         async for rows in csv_rows(self._rest.stream_log_file(item.path)):
+            received = datetime.now(UTC)  # one clock read per chunk: its rows arrived together
             for values in rows:
                 if not values:
                     continue
@@ -215,7 +216,7 @@ class EventLogFileSource:
                 rows_seen += 1
                 if rows_seen <= skip or (key is not None and self._repeated(key, item, values, hashes)):
                     continue
-                batch.append(self._record(item, header, values, convert, meta))
+                batch.append(self._record(item, header, values, convert, meta, received))
                 if len(batch) >= self._config.batch_rows:
                     await self._emit(emit, batch, state.progress(item, rows_seen), key, hashes)
                     batch, hashes = [], []
@@ -267,13 +268,14 @@ class EventLogFileSource:
         values: list[str],
         convert: list[tuple[int, Callable[[str], Any]]],
         meta: dict[str, Any],
+        received: datetime,
     ) -> Record:
         payload: dict[str, Any] = dict(zip(header, values, strict=False))
         for index, fn in convert:
             if index < len(values):
                 payload[header[index]] = fn(values[index])
         payload.update(meta)
-        return Record(source="eventlogfile", kind=item.event_type, payload=payload)
+        return Record("eventlogfile", item.event_type, payload, received)
 
     async def _emit(
         self,
