@@ -278,6 +278,14 @@ class LogEncoder:
         return value
 
 
+def _json_array(items: Sequence[bytes]) -> bytes:
+    """``[a,b,...]`` with one copy of the payload: the brackets go onto the end items (a few KB), not
+    around the joined body (two more copies of up to 4.25 MB)."""
+    if len(items) == 1:
+        return b"[%s]" % items[0]
+    return b",".join([b"[" + items[0], *items[1:-1], items[-1] + b"]"])
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -328,7 +336,7 @@ class DatadogSink:
         """POST one JSON array; 2xx ok, 408/429/5xx retry, 413 split, 401/403 pause, other 4xx permanent."""
         if not batch:
             return
-        body = b"[" + b",".join(batch) + b"]"
+        body = _json_array(batch)
         headers = {"DD-API-KEY": self.config.api_key.get_secret_value(), "Content-Type": "application/json"}
         if self.config.compression:
             body = await gzip_off_loop(body)

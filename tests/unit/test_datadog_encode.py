@@ -13,7 +13,15 @@ from hypothesis import strategies as st
 from forwarder import metrics
 from forwarder.errors import PermanentError
 from forwarder.testing.receivers import sample_event
-from sinks.datadog import MAX_LOG_BYTES, DatadogConfig, DatadogSink, fit_log, log_entry, status_for
+from sinks.datadog import (
+    MAX_LOG_BYTES,
+    DatadogConfig,
+    DatadogSink,
+    _json_array,
+    fit_log,
+    log_entry,
+    status_for,
+)
 
 NOW = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
 
@@ -265,3 +273,9 @@ def test_a_late_event_over_one_megabyte_is_counted_late_once() -> None:
     assert len(encoded) <= MAX_LOG_BYTES
     assert orjson.loads(encoded)["forwarder"]["late"] is True
     assert _late("late-big", "restamp") == before + 1
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 1000])
+def test_batch_body_is_one_json_array_of_the_logs(count: int) -> None:
+    logs = [orjson.dumps({"i": i, "message": "a,b]"}) for i in range(count)]
+    assert orjson.loads(_json_array(logs)) == [{"i": i, "message": "a,b]"} for i in range(count)]
