@@ -104,29 +104,26 @@ def status_for(severity: Any) -> str:
 def standard_attributes(doc: EventDoc) -> dict[str, Any]:
     """Datadog standard attributes beside the ECS fields, so Cloud SIEM rules work out of the box
     (docs.datadoghq.com/standard-attributes: usr.*, network.client.ip, evt.name, evt.outcome).
-    Straight-line code on purpose: it runs once per event."""
+    Straight-line code with the common shapes first on purpose: it runs once per event."""
     out: dict[str, Any] = {}
     user, source, event = doc.get("user"), doc.get("source"), doc.get("event")
     if isinstance(user, dict):
-        usr = _present(user, ("id", "id"), ("name", "name"), ("email", "email"))
-        if usr:
-            out["usr"] = usr
-    if isinstance(source, dict) and source.get("ip") is not None:
-        out["network"] = {"client": {"ip": source["ip"]}}
+        uid, name, email = user.get("id"), user.get("name"), user.get("email")
+        if email is None and uid is not None and name is not None:
+            out["usr"] = {"id": uid, "name": name}
+        elif uid is not None or name is not None or email is not None:
+            pairs = (("id", uid), ("name", name), ("email", email))
+            out["usr"] = {key: value for key, value in pairs if value is not None}
+    if isinstance(source, dict) and (ip := source.get("ip")) is not None:
+        out["network"] = {"client": {"ip": ip}}
     if isinstance(event, dict):
-        evt = _present(event, ("name", "action"), ("outcome", "outcome"))
-        if evt:
-            out["evt"] = evt
-    return out
-
-
-def _present(section: dict[str, Any], *pairs: tuple[str, str]) -> dict[str, Any]:
-    """``{datadog_name: section[ecs_name]}`` for the ECS names present (not None)."""
-    out: dict[str, Any] = {}
-    for name, ecs in pairs:
-        value = section.get(ecs)
-        if value is not None:
-            out[name] = value
+        action, outcome = event.get("action"), event.get("outcome")
+        if action is not None and outcome is not None:
+            out["evt"] = {"name": action, "outcome": outcome}
+        elif action is not None:
+            out["evt"] = {"name": action}
+        elif outcome is not None:
+            out["evt"] = {"outcome": outcome}
     return out
 
 

@@ -69,6 +69,31 @@ def test_missing_standard_attributes_are_left_out() -> None:
 
 
 @pytest.mark.parametrize(
+    ("user", "usr"),
+    [
+        ({"id": "005x", "name": "a@b", "email": "a@b.c"}, {"id": "005x", "name": "a@b", "email": "a@b.c"}),
+        ({"name": "a@b", "email": "a@b.c"}, {"name": "a@b", "email": "a@b.c"}),
+        ({"id": "005x"}, {"id": "005x"}),
+        ({"id": None, "name": "a@b"}, {"name": "a@b"}),
+        ({"domain": "x"}, None),
+    ],
+)
+@pytest.mark.parametrize(
+    ("action", "outcome", "evt"),
+    [("login", None, {"name": "login"}), (None, "failure", {"outcome": "failure"}), (None, None, None)],
+)
+def test_standard_attributes_keep_exactly_the_present_values(
+    user: dict[str, Any], usr: dict[str, Any] | None, action: str | None, outcome: str | None, evt: Any
+) -> None:
+    doc = sample_event(1)
+    doc["user"] = user
+    doc["event"].update(action=action, outcome=outcome)
+    entry = orjson.loads(DatadogSink(_config(name="std"), clock=lambda: NOW).encode(doc))
+    assert entry.get("usr") == usr
+    assert entry.get("evt") == evt
+
+
+@pytest.mark.parametrize(
     ("severity", "status"),
     [
         (0, "info"),
