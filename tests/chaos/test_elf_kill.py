@@ -65,14 +65,16 @@ def count_bulk(db: Path) -> int:
         return 0
     try:
         with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
-            return int(conn.execute("SELECT count(*) FROM events_bulk").fetchone()[0])
+            # The journal stores record batches: one row holds the events from ``first`` to ``last``.
+            return int(conn.execute("SELECT coalesce(sum(last - first + 1), 0) FROM events_bulk").fetchone()[0])
     except sqlite3.OperationalError:  # not created yet
         return 0
 
 
 def journal_docs(db: Path, lane: str) -> list[dict[str, Any]]:
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
-        return [orjson.loads(doc) for (doc,) in conn.execute(f"SELECT doc FROM events_{lane}")]
+        rows = conn.execute(f"SELECT docs FROM events_{lane} ORDER BY first")
+        return [doc for (docs,) in rows for doc in orjson.loads(docs)]
 
 
 async def wait_until(check: Callable[[], bool], proc: asyncio.subprocess.Process) -> None:
