@@ -93,7 +93,9 @@ hec_ack_wait_seconds = Histogram(
     buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600),
 )
 hec_ack_timeouts = Counter(
-    "forwarder_hec_ack_timeouts_total", "HEC batches not acknowledged in time (resent, never counted).", ["sink"]
+    "forwarder_hec_ack_timeouts_total",
+    "HEC batches not acknowledged in time (resent, never counted).",
+    ["sink"],
 )
 datadog_truncated_events = Counter(
     "forwarder_datadog_truncated_events_total",
@@ -113,5 +115,7 @@ syslog_truncated = Counter(
     ["sink", "how"],
 )
 syslog_connections = Counter(
-    "forwarder_syslog_connections_total", "Syslog TCP/TLS connection attempts, by outcome.", ["sink", "outcome"]
+    "forwarder_syslog_connections_total",
+    "Syslog TCP/TLS connection attempts, by outcome.",
+    ["sink", "outcome"],
 )
