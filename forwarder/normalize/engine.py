@@ -253,6 +253,14 @@ def _event_id(family: Family, kind: str, payload: Mapping[str, Any], content: di
     return content_id(kind, content)
 
 
+def _check_envelope(value: Any) -> None:
+    """Our envelope values (file id, dates, replay id) are outside the hashed content, so checked here;
+    ASCII text and 64-bit integers are JSON as they are (orjson's range), anything else is serialised."""
+    kind = value.__class__
+    if not ((kind is str and value.isascii()) or (kind is int and -(2**63) <= value < 2**64)):
+        _check_json(value)
+
+
 def _check_json(value: Any) -> None:
     try:
         orjson.dumps(value)
@@ -316,8 +324,8 @@ def build(
         _apply_picks(payload, family.picks, doc)
     content = _content(payload, envelope)
     event["id"] = _event_id(family, kind, payload, content)
-    if envelope:
-        _check_json([payload[key] for key in envelope])
+    for key in envelope:
+        _check_envelope(payload[key])
     for hook in finish:
         hook(payload, doc)
     if doc["@timestamp"] is None:
