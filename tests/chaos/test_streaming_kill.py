@@ -13,10 +13,11 @@ import pytest
 
 from forwarder.journal.sqlite import SqliteJournal
 from forwarder.records import Lane
+from forwarder.testing.fixtures import SHARED_FIXTURES
 from forwarder.testing.simulator.cometd import CometdServer, EventBus, serve
 
 LOGIN = "/event/LoginEventStream"
-FIXTURE = Path("/work/shared/fixtures/salesforce/streaming/compiled-bayeux-examples.json")
+FIXTURE = SHARED_FIXTURES / "streaming/compiled-bayeux-examples.json"
 KILLS = 6
 
 CHILD = """

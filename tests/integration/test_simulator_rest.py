@@ -7,7 +7,6 @@ import re
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -18,10 +17,11 @@ import yarl
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from forwarder.testing.fixtures import SHARED_FIXTURES
 from forwarder.testing.simulator import Simulator
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-DESCRIBE = Path("/work/shared/fixtures/salesforce/elf/logstash-input-sfdc_elf/eventlogfile_describe.json")
+DESCRIBE = SHARED_FIXTURES / "elf/logstash-input-sfdc_elf/eventlogfile_describe.json"
 
 
 class Clock:

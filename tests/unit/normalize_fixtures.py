@@ -10,17 +10,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from forwarder.records import Record
+from forwarder.testing.fixtures import SHARED_FIXTURES
 
 #: shared/ sits beside the working tree (and beside CI's clone of it); SF_FIXTURES overrides.
-FIXTURES = Path(
-    os.environ.get("SF_FIXTURES", Path(__file__).resolve().parents[3] / "shared/fixtures/salesforce")
-)
+FIXTURES = SHARED_FIXTURES
 
 NOT_RECORDS = {
     "SOURCES.md": "provenance notes",

@@ -19,8 +19,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from forwarder.errors import AuthenticationError, RetryableError
 from forwarder.salesforce.auth import Authenticator, SalesforceConfig, jwt_audience, parse_token_response
+from forwarder.testing.fixtures import SHARED_FIXTURES
 
-FACTS = Path("/work/shared/fixtures/salesforce/rest/compiled-rest-oauth-examples.json")
+FACTS = SHARED_FIXTURES / "rest/compiled-rest-oauth-examples.json"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
@@ -103,7 +104,10 @@ async def test_jwt_bearer_posts_signed_assertion(
     form = token_server.forms[0]
     assert form["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
     claims = jwt.decode(
-        form["assertion"], public, algorithms=["RS256"], audience="https://login.salesforce.com",
+        form["assertion"],
+        public,
+        algorithms=["RS256"],
+        audience="https://login.salesforce.com",
         options={"verify_exp": False},
     )
     assert claims["iss"] == "cid"
@@ -146,7 +150,8 @@ async def test_token_is_cached_and_fetched_once_for_concurrent_callers(token_ser
 
 async def test_renews_after_configured_age(token_server: TokenServer) -> None:
     cfg = config(
-        token_server.url, {"type": "client_credentials", "client_id": "c", "client_secret": "s"},
+        token_server.url,
+        {"type": "client_credentials", "client_id": "c", "client_secret": "s"},
         token_renew_after="PT10M",
     )
     clock = Clock()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +17,9 @@ from forwarder.salesforce.bayeux import (
     classify,
     parse_event,
 )
+from forwarder.testing.fixtures import SHARED_FIXTURES
 
-FIXTURE = Path("/work/shared/fixtures/salesforce/streaming/compiled-bayeux-examples.json")
+FIXTURE = SHARED_FIXTURES / "streaming/compiled-bayeux-examples.json"
 EXAMPLES = {e["id"]: e["message"] for e in json.loads(FIXTURE.read_text())["examples"]}
 
 

@@ -7,12 +7,12 @@ import itertools
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from forwarder.testing.fixtures import SHARED_FIXTURES
 from forwarder.testing.simulator.cometd import (
     CONNECTION_LIMIT,
     CometdServer,
@@ -20,7 +20,7 @@ from forwarder.testing.simulator.cometd import (
     serve,
 )
 
-FIXTURE = Path("/work/shared/fixtures/salesforce/streaming/compiled-bayeux-examples.json")
+FIXTURE = SHARED_FIXTURES / "streaming/compiled-bayeux-examples.json"
 EXAMPLES = {e["id"]: e["message"] for e in json.loads(FIXTURE.read_text())["examples"]}
 TOKEN = "00Dxx!good-token"
 LOGIN = "/event/LoginEventStream"

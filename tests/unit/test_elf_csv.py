@@ -6,15 +6,15 @@ import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forwarder.salesforce.logfile import _cut, converters, csv_rows, row_hash
+from forwarder.testing.fixtures import SHARED_FIXTURES
 
-FIXTURES = Path("/work/shared/fixtures/salesforce/elf/logstash-input-sfdc_elf")
+FIXTURES = SHARED_FIXTURES / "elf/logstash-input-sfdc_elf"
 
 
 def encode(rows: list[list[str]]) -> bytes:
@@ -85,7 +85,7 @@ def test_row_hash_is_content_and_type_sensitive() -> None:
 
 
 async def test_documented_blob_sample_with_spaces_after_commas() -> None:
-    examples = orjson.loads(Path("/work/shared/fixtures/salesforce/rest/compiled-rest-oauth-examples.json").read_bytes())
+    examples = orjson.loads((SHARED_FIXTURES / "rest/compiled-rest-oauth-examples.json").read_bytes())
     sample = next(e for e in examples["examples"] if e["id"] == "elf_blob_response")
     data = "".join(line + "\n" for line in sample["body_lines"]).encode()
     rows = await parse(data, [33])

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import orjson
 
 from forwarder.sources._elf_state import ElfState, LogFile, completeness
 from forwarder.sources.eventlogfile import EventLogFileConfig
+from forwarder.testing.fixtures import SHARED_FIXTURES
 
-FACTS = Path("/work/shared/fixtures/salesforce/rest/compiled-rest-oauth-examples.json")
+FACTS = SHARED_FIXTURES / "rest/compiled-rest-oauth-examples.json"
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 CONFIG = EventLogFileConfig.model_validate({"start": "2026-11-26", "overlap": "PT1H"})
 
 
-def log_file(ident: str, created: datetime, *, hour: int = 9, sequence: int = 1, interval: str = "Hourly") -> LogFile:
-    log_date = f"2026-11-26T{hour:02d}:00:00.000+0000" if interval == "Hourly" else "2026-11-26T00:00:00.000+0000"
-    return LogFile(ident, "Login", log_date, created, f"/x/{ident}/LogFile", interval, sequence, 0.0, "A,B", "")
+def log_file(
+    ident: str, created: datetime, *, hour: int = 9, sequence: int = 1, interval: str = "Hourly"
+) -> LogFile:
+    log_date = (
+        f"2026-11-26T{hour:02d}:00:00.000+0000" if interval == "Hourly" else "2026-11-26T00:00:00.000+0000"
+    )
+    return LogFile(
+        ident, "Login", log_date, created, f"/x/{ident}/LogFile", interval, sequence, 0.0, "A,B", ""
+    )
 
 
 def test_documented_query_record_parses() -> None:
@@ -26,7 +32,10 @@ def test_documented_query_record_parses() -> None:
     item = LogFile.from_record(record)
     assert item is not None
     assert (item.id, item.event_type, item.interval, item.sequence) == (
-        "00001111AAAABBBB", "ApexCallout", "Hourly", 1
+        "00001111AAAABBBB",
+        "ApexCallout",
+        "Hourly",
+        1,
     )
     assert item.created == datetime(2024, 3, 11, 15, 0, tzinfo=UTC)
     assert item.path.endswith("/EventLogFile/00001111AAAABBBB/LogFile")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -24,8 +23,9 @@ from forwarder.salesforce.rest import (
     parse_limit_info,
     query_page,
 )
+from forwarder.testing.fixtures import SHARED_FIXTURES
 
-FACTS = Path("/work/shared/fixtures/salesforce/rest/compiled-rest-oauth-examples.json")
+FACTS = SHARED_FIXTURES / "rest/compiled-rest-oauth-examples.json"
 
 
 def fact(example_id: str) -> dict[str, Any]:
@@ -156,8 +156,14 @@ def test_uri_too_long_is_permanent(status: int) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"<html>oops</html>", b"", b"[]", b'{"done": true}', b'{"done": false, "records": []}',
-     b'{"done": true, "records": [1]}'],
+    [
+        b"<html>oops</html>",
+        b"",
+        b"[]",
+        b'{"done": true}',
+        b'{"done": false, "records": []}',
+        b'{"done": true, "records": [1]}',
+    ],
 )
 def test_malformed_2xx_query_answers_are_retryable(body: bytes) -> None:
     with pytest.raises(RetryableError, match="malformed"):
@@ -173,10 +179,15 @@ def test_limit_info_header_parses() -> None:
 
 async def test_log_file_streams_gzip_decoded(org: Org, client: RestClient) -> None:
     csv = b'"EVENT_TYPE","USER_ID"\n' + b'"Login","005x"\n' * 50_000
-    headers = {"Content-Type": "application/octetstream", "Content-Encoding": "gzip",
-               "Sforce-Limit-Info": "api-usage=135/5000"}
+    headers = {
+        "Content-Type": "application/octetstream",
+        "Content-Encoding": "gzip",
+        "Sforce-Limit-Info": "api-usage=135/5000",
+    }
     org.answers = [(200, gzip.compress(csv), headers)]
-    chunks = [c async for c in client.stream_log_file("/services/data/v62.0/sobjects/EventLogFile/0AT1/LogFile")]
+    chunks = [
+        c async for c in client.stream_log_file("/services/data/v62.0/sobjects/EventLogFile/0AT1/LogFile")
+    ]
     assert b"".join(chunks) == csv
     assert len(chunks) > 1
 
@@ -241,7 +252,14 @@ async def test_download_outlives_the_session_total_timeout() -> None:
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.3)) as http:
             rest = RestClient(Authenticator(cfg, http), http, "62.0")
-            body = b"".join([c async for c in rest.stream_log_file("/services/data/v62.0/sobjects/EventLogFile/x/LogFile")])
+            body = b"".join(
+                [
+                    c
+                    async for c in rest.stream_log_file(
+                        "/services/data/v62.0/sobjects/EventLogFile/x/LogFile"
+                    )
+                ]
+            )
     finally:
         await runner.cleanup()
     assert body == b'"A"\n' * 40

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from forwarder.testing.fixtures import SHARED_FIXTURES
 from forwarder.testing.simulator.eventlogfile import GeneratedRows, StoredRows, compressed, encode_line
 from forwarder.testing.simulator.org import OrgData
 from forwarder.testing.simulator.schemas import ELF_TYPES, field_names
@@ -104,7 +105,7 @@ def test_hourly_and_daily_files_follow_the_sequence_rules() -> None:
         assert log_file.created_date > log_file.log_date
 
 
-REAL_CSVS = sorted(Path("/work/shared/fixtures/salesforce/elf").glob("*/*.csv"))
+REAL_CSVS = sorted((SHARED_FIXTURES / "elf").glob("*/*.csv"))
 
 
 @pytest.mark.parametrize("path", REAL_CSVS, ids=lambda p: p.name)

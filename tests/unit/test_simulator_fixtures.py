@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from forwarder.testing.fixtures import SHARED_FIXTURES
 from forwarder.testing.simulator.traffic import Activity, Traffic
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "salesforce"
 if not FIXTURES.exists():  # the tree may be checked out elsewhere; the fixtures live beside it
-    FIXTURES = Path("/work/shared/fixtures/salesforce")
+    FIXTURES = SHARED_FIXTURES
 
 _SHAPES = (
     ("empty", re.compile(r"")),
