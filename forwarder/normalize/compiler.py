@@ -39,6 +39,7 @@ class _Source:
         self.lines: list[str] = []
         self.names: dict[str, Any] = {}
         self.sections: dict[tuple[str, ...], str] = {}
+        self.top: set[str] = set()  # document keys written directly (depth-1 targets)
         #: key -> the local holding its value (specialised: every value unpacked once, no lookups)
         self.locals = {} if keys is None else {key: f"a{i}" for i, key in enumerate(keys)}
 
@@ -69,6 +70,8 @@ class _Source:
 
     def store(self, indent: int, op: Op, value: str) -> None:
         depth, first, second, third, _conv = op
+        if depth == 1:
+            self.top.add(first)
         leaf = (first, second, third)[depth - 1]
         self.emit(indent, f"{self.section(depth, first, second)}[{leaf!r}] = {value}")
 
@@ -83,17 +86,28 @@ class _Source:
         """Attach non-empty sections, inner ones first (``user.target`` may exist without ``user``)."""
         for parts, name in sorted(self.sections.items(), key=lambda item: -len(item[0])):
             parent = "doc" if len(parts) == 1 else _FIXED.get(parts[0]) or self.sections[parts[:1]]
-            if len(parts) == 1:
+            if len(parts) == 1 and parts[0] in self.top:  # a depth-1 target may have set it already
                 self.emit(1, f"if {name}:")
                 self.emit(2, f"old = doc.get({parts[-1]!r})")
                 self.emit(2, f"if old: old.update({name})")
                 self.emit(2, f"else: doc[{parts[-1]!r}] = {name}")
+            elif len(parts) == 1:  # ``build`` starts the document without it: attach, no lookup
+                self.emit(1, f"if {name}: doc[{parts[-1]!r}] = {name}")
             else:
                 self.emit(1, f"if {name}: {parent}[{parts[-1]!r}] = {name}")
 
 
 def _emit_field(src: _Source, key: str, ops: tuple[Op, ...]) -> None:
     if not ops:  # consumed by a pick or a hook
+        return
+    if len(ops) == 1 and ops[0][4] is as_str:  # text kept as text: the most common field, tested first
+        src.emit(1, f"v = {src.value(key)}")
+        src.emit(1, "if v.__class__ is str:")
+        src.emit(2, "if v:")
+        src.store(3, ops[0], "v")
+        src.emit(1, "elif v is not None:")
+        src.convert(2, key, as_str, "w")
+        src.store(2, ops[0], "w")
         return
     src.emit(1, f"v = {src.value(key)}")
     src.emit(1, 'if v is not None and v != "":')

@@ -14,6 +14,7 @@ from forwarder.normalize import hooks
 from forwarder.normalize.compiler import Apply, compile_fields
 from forwarder.normalize.engine import Family, Finish, Table, pick, target
 from forwarder.normalize.values import (
+    _INT64,
     BadValue,
     _cached,
     as_bool,
@@ -28,7 +29,7 @@ from forwarder.normalize.values import (
 
 def _nonneg(value: Any) -> int | None:
     """ELF sizes/times use -1 for "not measured" (Beats ApexCallout row, facts A4)."""
-    number = as_int(value)
+    number = value if value.__class__ is int and 0 <= value < _INT64 else as_int(value)  # typed rows: no call
     return number if number >= 0 else None
 
 
