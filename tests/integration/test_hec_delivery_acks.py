@@ -47,7 +47,7 @@ async def receiver() -> AsyncIterator[HecReceiver]:
 
 
 def _sent(name: str) -> float:
-    return metrics.sent_events.labels(name)._value.get()
+    return float(metrics.sent_events.labels(name)._value.get())
 
 
 async def test_cursor_and_sent_count_wait_for_the_ack(receiver: HecReceiver, tmp_path: Path) -> None:
