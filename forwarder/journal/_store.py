@@ -28,6 +28,8 @@ SCHEMA_VERSION = 1
 EVENTS_PER_ROW = 500
 #: Events removed per retention transaction, so a catching-up consumer never holds the writer for long.
 RETAIN_CHUNK = 20_000
+#: SQLite page size of a new journal (see ``Store.__init__``).
+PAGE_SIZE = 16_384
 #: Estimated per-row overhead (rowid varint, record header, cell pointer) on top of the stored bytes,
 #: used to size a batch against ``max_bytes``. See https://www.sqlite.org/fileformat2.html#b_tree_pages.
 ROW_OVERHEAD = 16
@@ -115,6 +117,11 @@ class Store:
         self.path = path
         _create_private(path)
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        # Set before WAL and the first table, so it applies to new journals only (an existing file keeps its
+        # own). Event rows are ~0.6 MB JSON arrays stored in overflow page chains: 16 KiB pages quarter the
+        # pages per row and halved the append time (5.0 -> 2.6 us per ELF event); small commits (cursors)
+        # write 16 KiB per changed page instead of 4 KiB (https://www.sqlite.org/pragma.html#pragma_page_size).
+        self.conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
         self.conn.execute("PRAGMA journal_mode=WAL")
         # WAL + synchronous=NORMAL survives a process crash (kill -9) with every committed transaction; an
         # OS crash or power loss may roll back the last commits, but never tears one: events and the position
