@@ -6,10 +6,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from normalize_fixtures import FIXTURES, load, record_files
+from normalize_fixtures import load, record_files
 from test_normalize_properties import KINDS, payloads
 
 from forwarder.normalize.engine import FieldError, NotJson, build
@@ -35,7 +34,6 @@ def _both(record: Record) -> tuple[Any, Any]:
     return results[0], results[1]
 
 
-@pytest.mark.skipif(not FIXTURES.exists(), reason="shared fixtures not present")
 def test_compiled_and_interpreted_agree_on_every_fixture() -> None:
     for relative in record_files():
         for record in load(relative)[:50]:

@@ -16,8 +16,6 @@ from normalize_fixtures import FIXTURES, elastic_pairs, load
 from forwarder.events import get_path
 from forwarder.normalize import Rejected, normalize_doc
 
-pytestmark = pytest.mark.skipif(not FIXTURES.exists(), reason="shared fixtures not present")
-
 COMPARED = (
     "@timestamp", "event.outcome", "event.action", "event.category", "event.type", "event.id",
     "user.id", "user.name", "user.email", "user.full_name", "user.target.name", "source.ip",

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
-from normalize_fixtures import FIXTURES, load, record_files
+from normalize_fixtures import load, record_files
 
 from forwarder.normalize import Rejected, normalize, normalize_doc
 
@@ -19,7 +19,6 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "normalize"
 #: Big CSVs (1,466 Login rows...) are checked in full but pinned by their first rows only.
 PINNED_ROWS = 5
 
-pytestmark = pytest.mark.skipif(not FIXTURES.exists(), reason="shared fixtures not present")
 
 
 def _golden_path(relative: str) -> Path:
