@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from forwarder import config as config_module
-from forwarder.app import Forwarder
+from forwarder.app import Forwarder, tune_gc
 from forwarder.errors import ConfigError
 from forwarder.events import EventDoc, get_path
 from forwarder.logging import configure
@@ -158,6 +158,7 @@ async def run(duration: float | None, seed: int, output: Path, config_path: Path
         config = config_module.load(config_path)
         configure(config.logging.level, config.logging.format)
         forwarder = Forwarder(config)
+        tune_gc()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
