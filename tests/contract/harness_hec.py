@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Self
 
 from pydantic import SecretStr
+from sink_harness import HttpHarness
 
-from forwarder.testing.receivers import sample_event
 from forwarder.testing.receivers.hec import DEFAULT_TOKEN, HecReceiver, hec_fault
 from sinks.splunk_hec import SplunkHecConfig, SplunkHecSink
 
@@ -20,9 +20,8 @@ _TEXT = {
 }
 
 
-class HecHarness:
+class HecHarness(HttpHarness):
     name = "splunk_hec"
-    capabilities = {"status", "too_large", "auth", "health"}
 
     def __init__(self) -> None:
         self.receiver = HecReceiver()
@@ -35,28 +34,12 @@ class HecHarness:
         self.sink = SplunkHecSink(config)
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.sink.close()
-        await self.receiver.stop()
-
-    def batch(self, n: int, start: int = 0) -> list[bytes]:
-        return [self.sink.encode(sample_event(i)) for i in range(start, start + n)]
-
-    def delivered_ids(self) -> set[str]:
-        return self.receiver.unique_ids()
-
-    def request_count(self) -> int:
-        return len(self.receiver.requests)
-
     def script_status(self, status: int, retry_after: float | None = None) -> None:
         code, text = _TEXT.get(status, (8, "scripted"))
         self.receiver.faults.next(hec_fault(status, code, text, retry_after=retry_after))
 
     def refuse_credentials(self) -> None:
         self.receiver.tokens = {"another-token"}
-
-    async def stop_receiver(self) -> None:
-        await self.receiver.stop()
 
 
 HARNESS = HecHarness

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, Self
 
+from forwarder.testing.receivers import HttpReceiver, sample_event
 from sinks import Sink
 
 #: Capabilities a harness may lack (a check that needs one is skipped): "status" (HTTP-like status codes
@@ -49,6 +50,30 @@ class SinkHarness(Protocol):
     async def stop_receiver(self) -> None:
         """Take the receiver down (the sink's next request finds nobody)."""
         ...
+
+
+class HttpHarness:
+    """What the HTTP sinks' harnesses share: an in-process receiver and the sink built in ``__aenter__``."""
+
+    capabilities = {"status", "too_large", "auth", "health"}
+    receiver: HttpReceiver
+    sink: Sink
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.sink.close()
+        await self.receiver.stop()
+
+    def batch(self, n: int, start: int = 0) -> list[bytes]:
+        return [self.sink.encode(sample_event(i)) for i in range(start, start + n)]
+
+    def delivered_ids(self) -> set[str]:
+        return self.receiver.unique_ids()
+
+    def request_count(self) -> int:
+        return len(self.receiver.requests)
+
+    async def stop_receiver(self) -> None:
+        await self.receiver.stop()
 
 
 def discover() -> dict[str, Callable[[], SinkHarness]]:
