@@ -181,7 +181,8 @@ def iso_text(value: Any) -> str:
     if size == 24 and value[23] == "Z" and value[19] == "." and value[10] == "T":  # the common form first
         _check_iso(value)
         return value
-    if value[10:11] == "T" and value[13:14] == ":" and value[16:17] == ":":
+    # YYYY-MM-DDTHH:MM:SS only (not an ISO week date such as 2026-W48-4, which fromisoformat also reads)
+    if value[4:5] == value[7:8] == "-" and value[10:11] == "T" and value[13:14] == value[16:17] == ":":
         if size == 20 and value[19] == "Z":
             _check_iso(value)
             return value[:19] + ".000Z"

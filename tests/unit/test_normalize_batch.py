@@ -77,6 +77,8 @@ def test_ingested_time_changes_with_each_batch() -> None:
         "2026-11-26T10:00:30+00:00",
         "2026-11-26T10:00:30.5Z",
         "2026-11-26 10:00:30Z",
+        "2026-W48-4T10:00:30Z",
+        "2026-W48-4T10:00:30.000+0000",
     ],
 )
 def test_iso_text_fast_paths_equal_parse_and_format(text: str) -> None:
