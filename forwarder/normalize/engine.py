@@ -77,6 +77,8 @@ class Family:
     shapes: dict[tuple[str, ...], tuple[Callable[..., None], tuple[Finish, ...]]] = field(
         default_factory=dict
     )
+    #: the shape seen last and its entry, checked before ``shapes`` (hashing a 30-key tuple cost more)
+    last: list[Any] = field(default_factory=lambda: [None])
 
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
@@ -197,12 +199,18 @@ def _apply_for(
     """The specialised function and hooks for this payload's key sequence, built on first sight; the
     generic ones once a family has seen ``_MAX_SHAPES`` sequences (payloads whose key order varies)."""
     shape = tuple(payload)
+    last = family.last[0]  # one read: (shape, entry) is replaced whole, never half
+    if last is not None and last[0] == shape:  # rows of one file share their key objects: identity compares
+        seen: tuple[Callable[..., None], tuple[Finish, ...]] = last[1]
+        return seen
     found = family.shapes.get(shape)
     if found is not None:
+        family.last[0] = (shape, found)
         return found
     if family.specialise is None or len(family.shapes) >= _MAX_SHAPES:
         return generic, family.finish
     found = family.shapes[shape] = (family.specialise(shape), hooks_for(family.finish, shape))
+    family.last[0] = (shape, found)
     return found
 
 
