@@ -43,6 +43,9 @@ log = structlog.get_logger()
 
 #: Seconds that in-flight batches get to finish after a stop request.
 DRAIN_DEADLINE = 20.0
+#: How often, and how long at most, each sink's health check runs for /readyz.
+SINK_CHECK_INTERVAL = 30.0
+SINK_CHECK_TIMEOUT = 10.0
 
 
 def build_sink(config: AnySinkConfig) -> Sink:
@@ -129,13 +132,16 @@ class Forwarder:
                 source_tasks = [
                     group.create_task(self._run_source(s, journal), name=f"source:{s.name}") for s in sources
                 ]
-                watcher = group.create_task(self._watch_auth(auth), name="auth-watch")
+                watchers = [
+                    group.create_task(self._watch_auth(auth), name="auth-watch"),
+                    group.create_task(self._watch_sinks(sinks), name="sink-watch"),
+                ]
                 await self._stop.wait()
                 log.info("stopping", drain_deadline=DRAIN_DEADLINE)
                 for task in source_tasks:
                     task.cancel()
                 await asyncio.gather(*(d.stop(DRAIN_DEADLINE) for d in deliveries))
-                for task in [*delivery_tasks, watcher]:
+                for task in [*delivery_tasks, *watchers]:
                     task.cancel()
         finally:
             for sink in sinks:
@@ -147,6 +153,21 @@ class Forwarder:
         emit = make_emit(journal, source.name, source.lane, raw=self.config.normalize.raw)
         log.info("source_started", source=source.name, resumed=position is not None)
         await source.run(position, emit)
+
+    async def _watch_sinks(self, sinks: list[Sink]) -> None:
+        """Each sink's health check for ``/readyz`` (shown, not gating: the journal spools meanwhile)."""
+        while True:
+            for sink in sinks:
+                try:
+                    async with asyncio.timeout(SINK_CHECK_TIMEOUT):
+                        await sink.check()
+                    state = "ok"
+                except Exception as exc:  # any failure is a state to show; delivery handles the data
+                    state = type(exc).__name__
+                if self.health.sinks.get(sink.name) != state and state != "ok":
+                    log.warning("sink_unhealthy", sink=sink.name, error=state)
+                self.health.sinks[sink.name] = state
+            await asyncio.sleep(SINK_CHECK_INTERVAL)
 
     async def _watch_auth(self, auth: Authenticator) -> None:
         """Readiness: authenticated to Salesforce. Re-checked every 30 s (token cache makes it cheap)."""

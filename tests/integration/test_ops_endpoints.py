@@ -31,7 +31,11 @@ async def test_ready_after_auth_and_metrics_show_flow(tmp_path: Path) -> None:
                     "eventlogfile": {"enabled": False},
                     "setupaudittrail": {"enabled": False},
                 },
-                "sinks": [{"name": "archive", "type": "file", "path": str(tmp_path / "e.jsonl")}],
+                "sinks": [
+                    {"name": "archive", "type": "file", "path": str(tmp_path / "e.jsonl")},
+                    # Nobody listens here: the sink is shown unhealthy, yet the forwarder stays ready.
+                    {"name": "splunk", "type": "splunk_hec", "url": "http://127.0.0.1:9", "token": "t"},
+                ],
                 "state": {"path": str(tmp_path / "state.db")},
             },
             "test.yaml",
@@ -42,7 +46,7 @@ async def test_ready_after_auth_and_metrics_show_flow(tmp_path: Path) -> None:
         task = asyncio.create_task(forwarder.run())
         try:
             async with asyncio.timeout(30):
-                while forwarder.ops is None or not forwarder.health.ready:  # noqa: ASYNC110 - readiness is polled, as a probe does
+                while forwarder.ops is None or not forwarder.health.ready or len(forwarder.health.sinks) < 2:  # noqa: ASYNC110 - readiness is polled, as a probe does
                     await asyncio.sleep(0.05)
             port = forwarder.ops.addresses[0][1]
             async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
@@ -52,6 +56,8 @@ async def test_ready_after_auth_and_metrics_show_flow(tmp_path: Path) -> None:
                     body = await r.json()
                     assert r.status == 200
                     assert body["salesforce_authenticated"] is True
+                    assert body["sinks"]["archive"] == "ok"
+                    assert body["sinks"]["splunk"] == "RetryableError"
                 expected = len(org.stream_events("/event/LoginEventStream"))
                 async with asyncio.timeout(30):
                     while True:
