@@ -47,6 +47,9 @@ def render(stats: dict[str, Any], indent: int = 0) -> list[str]:
 
 async def show(config: Config, *, as_json: bool = False) -> int:
     configure("warning", config.logging.format)  # stdout is for the report; logs go to stderr
+    if not config.state.path.exists():  # looking must not create a journal (a typo would leave one behind)
+        print(f"no journal at {config.state.path} yet: the forwarder has not run with this config")
+        return 0
     stats = await collect(config)
     print(json.dumps(stats, indent=2, default=str) if as_json else "\n".join(render(stats)))
     return 0
