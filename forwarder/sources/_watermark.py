@@ -12,14 +12,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
+from pydantic import Field
 
 from forwarder import metrics
 from forwarder.errors import RetryableError
 from forwarder.records import Emit, Lane, Position, Record
 from forwarder.salesforce.rest import RestClient
+from forwarder.settings import Settings
 from forwarder.sources._elf_state import parse_sf_datetime, soql_datetime
 from forwarder.sources._polling import poll_forever
 
@@ -28,15 +30,13 @@ log = structlog.get_logger()
 Sleep = Callable[[float], Awaitable[None]]
 
 
-class PollConfig(Protocol):
-    @property
-    def poll_interval(self) -> timedelta: ...
-    @property
-    def overlap(self) -> timedelta: ...
-    @property
-    def initial_span(self) -> timedelta: ...
-    @property
-    def batch_size(self) -> int: ...
+class PollConfig(Settings):
+    """Options every watermark poller takes; each source's config adds its ``enabled`` default."""
+
+    poll_interval: timedelta = Field(timedelta(minutes=1), description="Time between polls.")
+    overlap: timedelta = Field(timedelta(minutes=5), description="Re-query this far behind the watermark.")
+    initial_span: timedelta = Field(timedelta(days=1), description="How far back the first run reads.")
+    batch_size: int = Field(1000, ge=1, le=10_000, description="Records per journal batch.")
 
 
 def window_soql(sobject: str, fields: str, time_field: str, since: datetime, until: datetime | None) -> str:

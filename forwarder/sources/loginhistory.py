@@ -11,8 +11,7 @@ from datetime import timedelta
 
 from pydantic import Field
 
-from forwarder.settings import Settings
-from forwarder.sources._watermark import WatermarkPoller
+from forwarder.sources._watermark import PollConfig, WatermarkPoller
 
 # Object Reference "LoginHistory" (API 67.0): the fields every edition exposes.
 FIELDS = (
@@ -24,12 +23,8 @@ FIELDS = (
 RETENTION = timedelta(days=180)
 
 
-class LoginHistoryConfig(Settings):
+class LoginHistoryConfig(PollConfig):
     enabled: bool = Field(False, description="Poll LoginHistory (for orgs without Event Monitoring).")
-    poll_interval: timedelta = Field(timedelta(minutes=1), description="Time between polls.")
-    overlap: timedelta = Field(timedelta(minutes=5), description="Re-query this far behind the watermark.")
-    initial_span: timedelta = Field(timedelta(days=1), description="How far back the first run reads.")
-    batch_size: int = Field(1000, ge=1, le=10_000, description="Records per journal batch.")
 
 
 class LoginHistorySource(WatermarkPoller):

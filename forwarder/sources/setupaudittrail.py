@@ -10,8 +10,7 @@ from datetime import datetime, timedelta
 
 from pydantic import Field
 
-from forwarder.settings import Settings
-from forwarder.sources._watermark import WatermarkPoller, window_soql
+from forwarder.sources._watermark import PollConfig, WatermarkPoller, window_soql
 
 # Fields of the object reference v67 (facts C); CreatedBy.Username is the actor's login name.
 FIELDS = (
@@ -22,12 +21,8 @@ FIELDS = (
 RETENTION = timedelta(days=180)
 
 
-class SetupAuditTrailConfig(Settings):
+class SetupAuditTrailConfig(PollConfig):
     enabled: bool = Field(True, description="Poll SetupAuditTrail.")
-    poll_interval: timedelta = Field(timedelta(minutes=1), description="Time between polls.")
-    overlap: timedelta = Field(timedelta(minutes=5), description="Re-query this far behind the watermark.")
-    initial_span: timedelta = Field(timedelta(days=1), description="How far back the first run reads.")
-    batch_size: int = Field(1000, ge=1, le=10_000, description="Records per journal batch.")
 
 
 def audit_soql(since: datetime, until: datetime | None = None) -> str:
