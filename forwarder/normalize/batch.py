@@ -12,9 +12,14 @@ import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
+from typing import Any
 
 from forwarder.events import EventDoc
 from forwarder.normalize import RawMode, Rejected, normalize_doc
+from forwarder.normalize.engine import _ingested_text
+from forwarder.normalize.families import family_for
+from forwarder.normalize.program import Program, compile_program
 from forwarder.records import Record
 
 
@@ -31,17 +36,53 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+#: (source, kind, raw, key sequence) -> its program (None: the shape is left to ``normalize_doc``)
+_programs: dict[tuple[str, str, bool, tuple[Any, ...]], Program | None] = {}
+_MAX_PROGRAMS = 256  # bounded: key sequences come from outside; past it, new shapes take the plain path
+
+
+def _program_for(record: Record, raw: bool) -> Program | None:
+    payload = record.payload
+    if payload.__class__ is not dict:
+        return None
+    key = (record.source, record.kind, raw, tuple(payload))
+    try:
+        return _programs[key]
+    except KeyError:
+        pass
+    if len(_programs) >= _MAX_PROGRAMS:
+        return None
+    family, provider = family_for(record.source, record.kind)
+    program = compile_program(family, record.source, record.kind, provider, key[3], raw=raw)
+    _programs[key] = program
+    return program
+
+
 def normalize_batch(
     records: Sequence[Record], *, raw: RawMode = "full", ingested: datetime | None = None
 ) -> tuple[list[EventDoc], list[Rejected]]:
-    """``normalize_doc`` of each record, split into documents and rejections, in record order."""
+    """``normalize_doc`` of each record, split into documents and rejections, in record order.
+
+    Runs of records with one source, kind and payload key sequence (an ELF file's rows, a channel's
+    events) go through that shape's program (``program.py``), which builds the same documents."""
     events: list[EventDoc] = []
     rejected: list[Rejected] = []
+    ingested_text = None if ingested is None else _ingested_text(ingested)
+    slow = partial(normalize_doc, raw=raw, ingested=ingested)
+    index, total = 0, len(records)
     with gc_paused():
-        for record in records:
-            result = normalize_doc(record, raw=raw, ingested=ingested)
+        while index < total:
+            record = records[index]
+            program = _program_for(record, raw == "full")
+            if program is not None:
+                after = program(records, index, events, rejected, ingested_text, slow)
+                if after > index:
+                    index = after
+                    continue
+            result = slow(record)
             if isinstance(result, Rejected):
                 rejected.append(result)
             else:
                 events.append(result)
+            index += 1
     return events, rejected

@@ -164,15 +164,13 @@ def _emit_unmapped(src: _Source, known: frozenset[str], keys: tuple[str, ...] | 
         src.emit(1, f'if {v} is not None and {v} != "": extra[{snake(key)!r}] = {v}')
 
 
-def compile_fields(table: Table, picks: Picks, keys: tuple[str, ...] | None = None) -> Apply:
-    """One function doing what ``engine._apply_table`` + ``engine._apply_picks`` do, without the loops.
-
-    With ``keys`` (a payload's exact key sequence) the function is specialised to payloads with exactly
-    those keys: absent fields cost nothing and unmapped names are resolved now, not per record.
-    """
+def field_source(
+    table: Table, picks: Picks, keys: tuple[str, ...] | None = None
+) -> tuple[list[str], dict[str, Any]]:
+    """The body of ``apply`` (statements at one indent level, names ``payload doc event extra envelope``)
+    and the names it refers to: ``program`` inlines it into a whole-document function."""
     src = _Source(keys)
     present = None if keys is None else frozenset(keys)
-    src.emit(0, "def apply(payload, doc, event, extra, envelope):")
     if not keys:
         src.emit(1, "get = payload.get")
     else:
@@ -189,7 +187,18 @@ def compile_fields(table: Table, picks: Picks, keys: tuple[str, ...] | None = No
     src.lines[body_start:body_start] = [f"    {name} = {{}}" for name in src.sections.values()]
     namespace: dict[str, Any] = {"snake_cache": _snake_cache, "snake": snake, "FieldError": FieldError}
     namespace.update(src.names, BadValue=BadValue)
-    code = compile("\n".join(src.lines), f"<normalize:{len(table)} fields>", "exec")
+    return src.lines, namespace
+
+
+def compile_fields(table: Table, picks: Picks, keys: tuple[str, ...] | None = None) -> Apply:
+    """One function doing what ``engine._apply_table`` + ``engine._apply_picks`` do, without the loops.
+
+    With ``keys`` (a payload's exact key sequence) the function is specialised to payloads with exactly
+    those keys: absent fields cost nothing and unmapped names are resolved now, not per record.
+    """
+    lines, namespace = field_source(table, picks, keys)
+    lines.insert(0, "def apply(payload, doc, event, extra, envelope):")
+    code = compile("\n".join(lines), f"<normalize:{len(table)} fields>", "exec")
     exec(code, namespace)  # noqa: S102 - the text is built above from our own constant tables
     apply: Apply = namespace["apply"]
     return apply

@@ -7,7 +7,6 @@ plus a small ``finish`` hook for rules that span fields (outcome, codes). Everyt
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from xxhash import xxh3_128_hexdigest
 
 from forwarder.events import ECS_VERSION, EventDoc, format_timestamp
 from forwarder.normalize.values import BadValue, as_str
@@ -225,24 +225,31 @@ def hooks_for(finish: tuple[Finish, ...], keys: tuple[str, ...]) -> tuple[Finish
 _id_prefix: dict[str, bytes] = {}
 
 
-def content_id(kind: str, content: Mapping[str, Any]) -> str:
-    """A stable id from the event type and the row content (our envelope keys excluded by the caller).
-
-    Re-issued hourly ELF files repeat rows with a new Sequence (facts A2), so the id must not depend on
-    the file: only on what Salesforce recorded. Keys are sorted so column order does not matter; SHA-256
-    cut to 128 bits: measured the cheapest of sha256/sha1/blake2b-128/md5 on an 800-byte row (0.7 us,
-    SHA extensions), so it stays.
-    """
-    try:
-        blob = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
-    except TypeError:
-        raise NotJson from None
+def id_prefix(kind: str) -> bytes:
     prefix = _id_prefix.get(kind)
     if prefix is None:
         prefix = kind.encode("utf-8", "replace") + b"\0"
         if len(_id_prefix) < 1_000:
             _id_prefix[kind] = prefix
-    return hashlib.sha256(prefix + blob).hexdigest()[:32]
+    return prefix
+
+
+def content_id(kind: str, content: Mapping[str, Any]) -> str:
+    """A stable id from the event type and the row content (our envelope keys excluded by the caller).
+
+    Re-issued hourly ELF files repeat rows with a new Sequence (facts A2), so the id must not depend on
+    the file: only on what Salesforce recorded. The hashed bytes are ``kind NUL``, the JSON array of the
+    column names sorted, then the JSON array of the values in that order: column order does not matter,
+    each array is self-delimiting, and a shape-compiled program (``program.py``) has the first two as a
+    constant. xxh3-128 (``xxhash``): the id is a de-duplication key, not a security boundary (nothing
+    trusts it against a forger), and it costs 0.05 us on a row where SHA-256 cost 0.7 us.
+    """
+    try:
+        keys = sorted(content)
+        blob = orjson.dumps(keys) + orjson.dumps([content[key] for key in keys])
+    except TypeError:  # non-text keys, lone surrogates, integers past 64 bits (JSONEncodeError is one)
+        raise NotJson from None
+    return xxh3_128_hexdigest(id_prefix(kind) + blob)
 
 
 def _content(payload: Mapping[str, Any], envelope: list[str]) -> dict[str, Any]:

@@ -1,0 +1,101 @@
+"""Shape programs (``normalize_batch``'s path) give exactly the reference documents and rejections, and the
+ELF content id does not depend on column order or on our envelope keys."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from normalize_fixtures import load, record_files
+from test_normalize_properties import KINDS, payloads
+
+from forwarder.normalize import Rejected, normalize_doc
+from forwarder.normalize.batch import normalize_batch
+from forwarder.normalize.engine import content_id
+from forwarder.records import Record
+
+NOW = datetime(2026, 11, 26, 7, 0, 1, tzinfo=UTC)
+
+
+def _reference(records: list[Record], raw: Any = "full") -> tuple[list[Any], list[Any]]:
+    results = [normalize_doc(record, raw=raw, ingested=NOW) for record in records]
+    return [r for r in results if not isinstance(r, Rejected)], [
+        r for r in results if isinstance(r, Rejected)
+    ]
+
+
+def _same(records: list[Record], raw: Any = "full") -> None:
+    events, rejected = normalize_batch(records, raw=raw, ingested=NOW)
+    expected_events, expected_rejected = _reference(records, raw)
+    assert events == expected_events
+    assert [(r.record, r.reason, r.field) for r in rejected] == [
+        (r.record, r.reason, r.field) for r in expected_rejected
+    ]
+
+
+def test_batch_programs_equal_the_reference_on_every_fixture() -> None:
+    for relative in record_files():
+        records = load(relative)
+        _same(records)
+        _same(records[:20], raw="none")
+
+
+def test_a_run_with_bad_rows_and_shape_changes_equals_the_reference() -> None:
+    row = {"EVENT_TYPE": "Login", "TIMESTAMP_DERIVED": "2023-03-15T01:38:19.151Z", "LOGIN_STATUS": "LOGIN_NO_ERROR",
+           "TLS_PROTOCOL": "TLSv1.2", "LOGIN_TYPE": "A", "SOURCE_IP": "203.0.113.9", "_LogFileId": "0AT1"}  # fmt: skip
+    variants = [
+        row,
+        {**row, "TIMESTAMP_DERIVED": "yesterday"},  # rejected, named
+        {**row, "LOGIN_STATUS": 7, "TLS_PROTOCOL": 1.2, "LOGIN_TYPE": None},  # the hooks' non-text paths
+        {**row, "SOURCE_IP": "\udcff"},  # lone surrogate: sanitised by the reference
+        {**row, "_LogFileId": 2**70},  # envelope value JSON cannot carry
+        dict(reversed(list(row.items()))),  # another shape
+        {**row, "FORWARDED_FOR_IP": "198.51.100.1"},
+    ]
+    records = [
+        Record("eventlogfile", "Login", {**v, "REQUEST_ID": f"r{i}"}) for i, v in enumerate(variants * 3)
+    ]
+    records.insert(4, Record("streaming", "LoginEventStream", {"EventDate": "2026-11-26T10:00:30Z"}))
+    _same(records)
+
+
+def test_stream_program_inline_hooks_equal_the_hooks() -> None:
+    base = {"EventDate": "2026-11-26T10:00:30Z", "EventIdentifier": "e1", "Status": "Success",
+            "LoginLatitude": 21.1, "LoginLongitude": 72.8, "TlsProtocol": "TLS 1.2", "SourceIp": "198.51.100.4",
+            "Username": "a@example.com", "UserId": "0055j000000u001AAA"}  # fmt: skip
+    variants = [
+        base,
+        {**base, "Status": "Invalid Password", "LoginLatitude": 95.0},
+        {**base, "Status": None, "LoginLatitude": "21.1", "TlsProtocol": ""},
+        {**base, "EventIdentifier": "", "LoginLongitude": float("nan")},
+    ]
+    _same([Record("streaming", "LoginEventStream", dict(v)) for v in variants * 2])
+
+
+@settings(max_examples=200, deadline=None)
+@given(kind=st.sampled_from(KINDS), batch=st.lists(payloads, min_size=1, max_size=4))
+def test_batch_programs_equal_the_reference_on_random_payloads(
+    kind: tuple[str, str], batch: list[dict[str, Any]]
+) -> None:
+    _same([Record(kind[0], kind[1], payload) for payload in batch * 2])
+
+
+def test_content_id_ignores_column_order_and_changes_with_any_value() -> None:
+    row = {"EVENT_TYPE": "Login", "USER_ID": "005", "RUN_TIME": 63}
+    assert content_id("Login", row) == content_id("Login", dict(reversed(list(row.items()))))
+    assert content_id("Login", row) != content_id("Login", {**row, "RUN_TIME": 64})
+    assert content_id("Login", row) != content_id("Logout", row)
+    # names and values are hashed as separate arrays: moving text between them changes the id
+    assert content_id("Login", {"A": "B,C"}) != content_id("Login", {"A,B": "C"})
+
+
+def test_re_issued_file_rows_keep_their_ids() -> None:
+    row = {"EVENT_TYPE": "Login", "TIMESTAMP_DERIVED": "2023-03-15T01:38:19.151Z", "REQUEST_ID": "r1"}
+    first = Record("eventlogfile", "Login", {**row, "_LogFileId": "0AT1", "_Sequence": 1})
+    again = Record("eventlogfile", "Login", {**row, "_LogFileId": "0AT2", "_Sequence": 2})
+    (one,), _ = normalize_batch([first])
+    (two,), _ = normalize_batch([again])
+    assert one["event"]["id"] == two["event"]["id"]
+    assert one["event"]["id"] == normalize_doc(again)["event"]["id"]  # type: ignore[index]
