@@ -76,7 +76,13 @@ class _Source:
         self.emit(indent, f"{self.section(depth, first, second)}[{leaf!r}] = {value}")
 
     def convert(self, indent: int, key: str, conv: Conv, into: str) -> None:
-        """``into = conv(v)``; a BadValue becomes FieldError naming ``key`` (try is free in 3.11)."""
+        """``into = conv(v)``; a BadValue becomes FieldError naming ``key`` (try is free in 3.11). A memoised
+        converter (``values._cached``) is looked up inline first; a miss or a cached None calls it."""
+        cache_get = getattr(conv, "cache_get", None)
+        if cache_get is not None:
+            self.emit(indent, f"{into} = {self.const(cache_get)}(v) if v.__class__ is str else None")
+            self.emit(indent, f"if {into} is None:")
+            indent += 1
         self.emit(indent, "try:")
         self.emit(indent + 1, f"{into} = {self.const(conv)}(v)")
         self.emit(indent, "except BadValue as exc:")

@@ -45,6 +45,7 @@ def _cached(fn: Callable[[Any], R]) -> Callable[[Any], R]:
 
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
+    wrapper.cache_get = cache.get  # type: ignore[attr-defined]  # generated code reads the cache inline
     return wrapper
 
 
