@@ -104,6 +104,7 @@ async def ours(url: str, *, source_only: bool = False) -> dict[str, Any]:
     """The real path; ``source_only`` swaps the ingest (normalise + journal) for a counter."""
     import aiohttp
 
+    from forwarder.app import tune_gc
     from forwarder.ingest import make_emit
     from forwarder.journal.sqlite import SqliteJournal
     from forwarder.logging import configure
@@ -124,6 +125,7 @@ async def ours(url: str, *, source_only: bool = False) -> dict[str, Any]:
                 source = EventLogFileSource(source_cfg, RestClient(Authenticator(cfg, http), http, "62.0"))
                 emit = make_emit(journal, "eventlogfile", Lane.BULK, raw="none")
                 counted = 0
+                tune_gc()  # as the daemon does at start-up (app.main): the heap of this process, frozen
 
                 async def count(records: Any, position: Any) -> None:
                     nonlocal counted

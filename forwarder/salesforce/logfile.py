@@ -49,6 +49,43 @@ def converters(field_types: str, width: int) -> list[tuple[int, Converter]]:
     return [(i, _CONVERTERS[t]) for i, t in enumerate(types[:width]) if t in _CONVERTERS]
 
 
+class RowTyper:
+    """Payload dicts of one file's rows: the header's keys, then the envelope keys (``extra``), values
+    typed by ``LogFileFieldTypes``. A row as wide as the header (all of them, in practice) is typed in
+    place and zipped once; a ragged one keeps the keys it has values for."""
+
+    def __init__(self, header: list[str], field_types: str, extra: dict[str, Any]) -> None:
+        self.header = header
+        self.width = len(header)
+        self.convert = converters(field_types, self.width)
+        self.extra = extra
+        self._keys = [*header, *extra]
+        self._extra_values = list(extra.values())
+
+    def payloads(self, rows: list[list[str]]) -> list[dict[str, Any]]:
+        """One dict per row; the rows' lists are consumed (typed and extended in place)."""
+        width, convert, keys, extra = self.width, self.convert, self._keys, self._extra_values
+        out: list[dict[str, Any]] = []
+        append = out.append
+        for values in rows:
+            if len(values) != width:
+                append(self._ragged(values))
+                continue
+            for index, fn in convert:
+                values[index] = fn(values[index])
+            values += extra
+            append(dict(zip(keys, values, strict=True)))
+        return out
+
+    def _ragged(self, values: list[str]) -> dict[str, Any]:
+        payload: dict[str, Any] = dict(zip(self.header, values, strict=False))
+        for index, fn in self.convert:
+            if index < len(values):
+                payload[self.header[index]] = fn(values[index])
+        payload.update(self.extra)
+        return payload
+
+
 def row_hash(event_type: str, values: list[str]) -> int:
     """64-bit content hash of a row: the same event re-issued in a later ``Sequence`` file hashes the same."""
     digest = hashlib.blake2b(event_type.encode(), digest_size=8)
@@ -70,16 +107,51 @@ def _cut(text: str) -> int:
         end = nl
 
 
+def _quoted_rows(text: str) -> list[list[str]] | None:
+    """The rows of ``text`` (complete records ending in a newline) when every line is ``"v1","v2",...``
+    with no quote inside a value, split without the csv module (3x cheaper); None: let csv.reader do it.
+
+    Proof it parses as csv.reader does: when every line is at least 2 characters and starts and ends with a
+    quote, a line of n parts holds 2 + 2(n - 1) quotes plus those inside its parts, so the quote count of
+    the text equals 2 x (parts) only if no part holds a quote; such a line is one complete record whose
+    quoted values are the parts (a comma or CR inside a part is literal within quotes).
+    """
+    lines = text.split("\n")
+    lines.pop()  # text ends with a newline
+    rows = [line[1:-1].split('","') for line in lines]
+    if (
+        text.count('"') == 2 * sum(map(len, rows))
+        # every newline between quotes (a 1-character line '"' overlaps two matches, so it fails here)
+        and text.count('"\n"') == len(lines) - 1
+        and text.startswith('"')
+        and text.endswith('"\n')
+        and not text.startswith('"\n')
+        and not text.endswith('\n"\n')
+    ):
+        return rows
+    return None
+
+
+def _csv(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text), skipinitialspace=True))
+
+
 async def csv_rows(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[list[str]]]:
     """Lists of parsed CSV rows (header included) as complete records arrive; bounded by the chunk size."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     pending = ""
     async for chunk in chunks:
         text = pending + decoder.decode(chunk)
+        end = text.rfind("\n") + 1
+        rows = _quoted_rows(text[:end]) if end else None
+        if rows is not None:
+            yield rows
+            pending = text[end:]
+            continue
         cut = _cut(text)
         if cut:
-            yield list(csv.reader(io.StringIO(text[:cut]), skipinitialspace=True))
+            yield _csv(text[:cut])
         pending = text[cut:]
     pending += decoder.decode(b"", final=True)
     if pending.strip():
-        yield list(csv.reader(io.StringIO(pending), skipinitialspace=True))
+        yield _csv(pending)

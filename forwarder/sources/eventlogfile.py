@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 import structlog
 from pydantic import Field
@@ -23,7 +23,7 @@ from pydantic import Field
 from forwarder import metrics
 from forwarder.errors import PermanentError, RetryableError
 from forwarder.records import Emit, Lane, Position, Record
-from forwarder.salesforce.logfile import converters, csv_rows, row_hash
+from forwarder.salesforce.logfile import RowTyper, csv_rows, row_hash
 from forwarder.salesforce.rest import RateLimitedError, RestClient, SalesforceApiError
 from forwarder.settings import Settings
 from forwarder.sources._elf_dedup import RowDedup
@@ -196,30 +196,45 @@ class EventLogFileSource:
         state = self._require_state()
         self._check_schema(item)
         skip = state.rows_done(item.id)
-        rows_seen, batch = 0, []
-        hashes: list[int] = []
-        header: list[str] | None = None
-        convert: list[tuple[int, Callable[[str], Any]]] = []
+        size = self._config.batch_rows
+        rows_seen, batch, hashes = 0, list[Record](), list[int]()
+        typer: RowTyper | None = None
         meta = {"_LogFileId": item.id, "_LogDate": item.log_date, "_Interval": item.interval,
                 "_Sequence": item.sequence}
         key = (item.event_type, item.log_date) if item.sequence > 0 else None
         if key is not None and self._dedup.enabled and not self._dedup.knows(key):
             await self._prime_dedup(item, key)
-        async for rows in csv_rows(self._rest.stream_log_file(item.path)):
+        async for chunk in csv_rows(self._rest.stream_log_file(item.path)):
             received = datetime.now(UTC)  # one clock read per chunk: its rows arrived together
-            for values in rows:
-                if not values:
+            rows = [values for values in chunk if values]  # csv.reader gives [] for a blank line
+            if typer is None:
+                if not rows:
                     continue
-                if header is None:
-                    header, convert = values, converters(item.field_types, len(values))
-                    continue
-                rows_seen += 1
-                if rows_seen <= skip or (key is not None and self._repeated(key, item, values, hashes)):
-                    continue
-                batch.append(self._record(item, header, values, convert, meta, received))
-                if len(batch) >= self._config.batch_rows:
-                    await self._emit(emit, batch, state.progress(item, rows_seen), key, hashes)
-                    batch, hashes = [], []
+                typer = RowTyper(rows.pop(0), item.field_types, meta)
+            start, rows_seen = rows_seen, rows_seen + len(rows)
+            if rows_seen <= skip:
+                continue  # emitted before a restart or a failed download (position "row")
+            if start < skip:
+                del rows[: skip - start]
+                start = skip
+            digests: list[int] | None = None
+            seen: list[int] | None = None  # rows-seen count after each kept row (None: contiguous)
+            if key is not None:
+                rows, digests, seen = self._unseen(key, item, rows, start)
+            records = [Record("eventlogfile", item.event_type, payload, received)
+                       for payload in typer.payloads(rows)]
+            done = 0
+            while len(records) - done >= size - len(batch):  # exact batches of batch_rows
+                upto = done + size - len(batch)
+                batch += records[done:upto]
+                if digests is not None:
+                    hashes += digests[done:upto]
+                position = state.progress(item, start + upto if seen is None else seen[upto - 1])
+                await self._emit(emit, batch, position, key, hashes)
+                batch, hashes, done = [], [], upto
+            batch += records[done:]
+            if digests is not None:
+                hashes += digests[done:]
         await self._emit(emit, batch, state.finish(item, self._config), key, hashes)
         log.info("eventlogfile_file_done", source=self.name, file_id=item.id, event_type=item.event_type,
                  log_date=item.log_date, sequence=item.sequence, rows=rows_seen)
@@ -252,30 +267,22 @@ class EventLogFileSource:
                 header_seen = header_seen or bool(values)
         return hashes
 
-    def _repeated(self, key: tuple[str, str], item: LogFile, values: list[str], hashes: list[int]) -> bool:
-        """True for a row an earlier file of the same hour already delivered (re-issued Sequence)."""
-        digest = row_hash(item.event_type, values)
-        if item.sequence > 1 and self._dedup.contains(key, digest):
-            metrics.elf_duplicate_rows.labels(event_type=item.event_type).inc()
-            return True
-        hashes.append(digest)
-        return False
-
-    @staticmethod
-    def _record(
-        item: LogFile,
-        header: list[str],
-        values: list[str],
-        convert: list[tuple[int, Callable[[str], Any]]],
-        meta: dict[str, Any],
-        received: datetime,
-    ) -> Record:
-        payload: dict[str, Any] = dict(zip(header, values, strict=False))
-        for index, fn in convert:
-            if index < len(values):
-                payload[header[index]] = fn(values[index])
-        payload.update(meta)
-        return Record("eventlogfile", item.event_type, payload, received)
+    def _unseen(
+        self, key: tuple[str, str], item: LogFile, rows: list[list[str]], start: int
+    ) -> tuple[list[list[str]], list[int], list[int]]:
+        """The rows no earlier file of the same hour delivered (re-issued Sequence), their content hashes,
+        and the rows-seen count after each (``start``: the count before the first)."""
+        kept, digests, seen = [], [], []
+        check = item.sequence > 1 and self._dedup.enabled
+        for count, values in enumerate(rows, start + 1):
+            digest = row_hash(item.event_type, values)
+            if check and self._dedup.contains(key, digest):
+                metrics.elf_duplicate_rows.labels(event_type=item.event_type).inc()
+                continue
+            kept.append(values)
+            digests.append(digest)
+            seen.append(count)
+        return kept, digests, seen
 
     async def _emit(
         self,

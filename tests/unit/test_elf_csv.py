@@ -11,7 +11,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forwarder.salesforce.logfile import _cut, converters, csv_rows, row_hash
+from forwarder.salesforce.logfile import RowTyper, _cut, _quoted_rows, converters, csv_rows, row_hash
 from forwarder.testing.fixtures import SHARED_FIXTURES
 
 FIXTURES = SHARED_FIXTURES / "elf/logstash-input-sfdc_elf"
@@ -91,3 +91,40 @@ async def test_documented_blob_sample_with_spaces_after_commas() -> None:
     rows = await parse(data, [33])
     assert rows[0][:3] == ["EVENT_TYPE", "ORGANIZATION_ID", "TIMESTAMP"]
     assert rows[1][:3] == ["URI", "00DD0000000K5xD", "20130728185606.020"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    lines=st.lists(
+        st.one_of(  # well-formed quoted lines (often taken) or arbitrary text (mostly declined)
+            st.lists(st.text(alphabet=st.sampled_from('a ,\r"'), max_size=4), min_size=1, max_size=4).map(
+                lambda row: ",".join('"' + v.replace('"', '""') + '"' for v in row)
+            ),
+            st.text(alphabet=st.sampled_from('a ,"\r'), max_size=14),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_split_fast_path_parses_like_csv_reader_or_declines(lines: list[str]) -> None:
+    text = "".join(line + "\n" for line in lines)
+    rows = _quoted_rows(text)
+    if rows is not None:
+        assert rows == list(csv.reader(io.StringIO(text), skipinitialspace=True))
+
+
+def test_split_fast_path_takes_plain_quoted_rows_and_declines_escaped_quotes() -> None:
+    assert _quoted_rows('"a","",", b"\n"c","d","e"\n') == [["a", "", ", b"], ["c", "d", "e"]]
+    assert _quoted_rows('"a","say ""hi""","c"\n') is None
+    assert _quoted_rows('"a", "b"\n') is None  # space after the comma (facts A3): csv.reader's job
+    assert _quoted_rows('"a","b"\r\n') is None
+
+
+def test_row_typer_types_in_place_and_appends_the_envelope() -> None:
+    typer = RowTyper(["EVENT_TYPE", "RUN_TIME", "OK"], "String,Number,Boolean", {"_LogFileId": "0AT1"})
+    rows = [["Login", "12", "true"], ["Login", ""], ["Login", "1.5", "0", "extra"]]
+    assert typer.payloads(rows) == [
+        {"EVENT_TYPE": "Login", "RUN_TIME": 12, "OK": True, "_LogFileId": "0AT1"},
+        {"EVENT_TYPE": "Login", "RUN_TIME": None, "_LogFileId": "0AT1"},
+        {"EVENT_TYPE": "Login", "RUN_TIME": 1.5, "OK": False, "_LogFileId": "0AT1"},
+    ]
