@@ -6,7 +6,9 @@ position, so a batch is either wholly in (events + rejections + position) or not
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -48,6 +50,32 @@ def json_safe(value: Any) -> Any:
     return repr(value)
 
 
+_held = 0  # emits inside ``collector_held`` (they interleave at their awaits)
+_was_enabled = False
+
+
+@contextmanager
+def collector_held() -> Iterator[None]:
+    """The cyclic collector off from normalisation until the batch's documents are freed again.
+
+    A batch is ~15 containers per event and no cycles; reference counting frees them all after the append,
+    and every free lowers the collector's allocation count again. Re-enabled right after normalisation
+    (before the append), the count stood at ~30,000 and the next allocation scanned all those documents
+    for nothing (measured ~2 us per ELF row). Counted, so interleaved emits restore the state only once.
+    """
+    global _held, _was_enabled
+    if _held == 0:
+        _was_enabled = gc.isenabled()
+        gc.disable()
+    _held += 1
+    try:
+        yield
+    finally:
+        _held -= 1
+        if _held == 0 and _was_enabled:
+            gc.enable()
+
+
 def make_emit(journal: Journal, source: str, lane: Lane, *, raw: Literal["full", "none"] = "full") -> Emit:
     """The ``emit`` callback handed to one source."""
     received = metrics.records_received.labels(source)
@@ -55,12 +83,15 @@ def make_emit(journal: Journal, source: str, lane: Lane, *, raw: Literal["full",
     rejected_count = metrics.records_rejected.labels(source)
 
     async def emit(records: Sequence[Record], position: Position | None) -> None:
-        events, rejected = normalize_batch(records, raw=raw, ingested=datetime.now(UTC))
-        letters = [rejected_letter(item) for item in rejected]
-        with metrics.journal_append_seconds.time():
-            await journal.append(source, lane, events, letters, position)
+        with collector_held():
+            events, rejected = normalize_batch(records, raw=raw, ingested=datetime.now(UTC))
+            letters = [rejected_letter(item) for item in rejected]
+            with metrics.journal_append_seconds.time():
+                await journal.append(source, lane, events, letters, position)
+            count = len(events)
+            del events  # freed here, while the collector is still held
         received.inc(len(records))
-        ingested.inc(len(events))
+        ingested.inc(count)
         if letters:
             rejected_count.inc(len(letters))
             metrics.dead_letters.labels(INGEST_CONSUMER).inc(len(letters))
