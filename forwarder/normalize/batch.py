@@ -38,10 +38,13 @@ def gc_paused() -> Iterator[None]:
 
 #: (source, kind, raw, key sequence) -> its program (None: the shape is left to ``normalize_doc``)
 _programs: dict[tuple[str, str, bool, tuple[Any, ...]], Program | None] = {}
-_MAX_PROGRAMS = 256  # bounded: key sequences come from outside; past it, new shapes take the plain path
+#: Bounded: key sequences come from outside. Emptied when full (like the converter caches), so shapes that
+#: stop arriving make room; a shape is compiled (~1 ms) only for a run of at least two records.
+_MAX_PROGRAMS = 256
 
 
-def _program_for(record: Record, raw: bool) -> Program | None:
+def _program_for(records: Sequence[Record], index: int, raw: bool) -> Program | None:
+    record = records[index]
     payload = record.payload
     if payload.__class__ is not dict:
         return None
@@ -50,8 +53,11 @@ def _program_for(record: Record, raw: bool) -> Program | None:
         return _programs[key]
     except KeyError:
         pass
-    if len(_programs) >= _MAX_PROGRAMS:
+    following = records[index + 1].payload if index + 1 < len(records) else None
+    if following.__class__ is not dict or tuple(following) != key[3]:
         return None
+    if len(_programs) >= _MAX_PROGRAMS:
+        _programs.clear()
     family, provider = family_for(record.source, record.kind)
     program = compile_program(family, record.source, record.kind, provider, key[3], raw=raw)
     _programs[key] = program
@@ -73,7 +79,7 @@ def normalize_batch(
     with gc_paused():
         while index < total:
             record = records[index]
-            program = _program_for(record, raw == "full")
+            program = _program_for(records, index, raw == "full")
             if program is not None:
                 after = program(records, index, events, rejected, ingested_text, slow)
                 if after > index:

@@ -19,7 +19,6 @@ from forwarder.normalize import hooks as hooks_module
 from forwarder.normalize.compiler import field_source
 from forwarder.normalize.engine import (
     _ENVELOPE,
-    _SKIP,
     Family,
     _check_envelope,
     _related,
@@ -39,12 +38,12 @@ class _Slow(Exception):
 
 
 def _runnable(keys: tuple[str, ...]) -> bool:
-    """Keys a program can name as constants and hash as given: text JSON can carry, none skipped."""
+    """Keys a program can name as constants and hash as given: text JSON can carry."""
     try:
         orjson.dumps(list(keys))
     except TypeError:
         return False
-    return all(key.__class__ is str for key in keys) and not any(key in _SKIP for key in keys)
+    return all(key.__class__ is str for key in keys)
 
 
 def compile_program(

@@ -99,3 +99,14 @@ def test_re_issued_file_rows_keep_their_ids() -> None:
     (two,), _ = normalize_batch([again])
     assert one["event"]["id"] == two["event"]["id"]
     assert one["event"]["id"] == normalize_doc(again)["event"]["id"]  # type: ignore[index]
+
+
+def test_same_shaped_runs_get_a_program_including_soql_records_with_attributes() -> None:
+    from forwarder.normalize import batch
+
+    elf = {"EVENT_TYPE": "Login", "TIMESTAMP_DERIVED": "2023-03-15T01:38:19.151Z", "REQUEST_ID": "shape-test"}
+    soql = {"attributes": {"type": "LoginEvent"}, "EventDate": "2026-11-26T10:00:30Z", "EventIdentifier": "x"}
+    for record in (Record("eventlogfile", "Login", elf), Record("query", "LoginEvent", soql)):
+        normalize_batch([record, record])
+        assert batch._programs[(record.source, record.kind, True, tuple(record.payload))] is not None
+        _same([record, record])
