@@ -18,7 +18,7 @@ import structlog
 from forwarder import metrics
 from forwarder.events import EventDoc
 from forwarder.journal import DeadLetter, Entry, StoredDeadLetter
-from forwarder.journal._store import Batch, Store, Synchronous, WhenFull
+from forwarder.journal._store import AppendResult, Batch, Store, Synchronous, WhenFull
 from forwarder.records import Lane, Position
 
 T = TypeVar("T")
@@ -111,12 +111,16 @@ class SqliteJournal:
         dead_letters: Sequence[DeadLetter],
         position: Position | None,
     ) -> None:
-        batch = await self._run(Batch.encode, source, lane, events, dead_letters, position)
+        batch: Batch | None = None
         blocked_since: float | None = None
         while True:
             freed = self._freed.is_set()
             self._freed.clear()
-            result = await self._run(self._store.append, batch, self.max_bytes, self.when_full)
+            if batch is None:  # encoded and appended in one trip to the journal thread (one handoff, not two)
+                args = (source, lane, events, dead_letters, position)
+                batch, result = await self._run(self._encode_append, *args)
+            else:
+                result = await self._run(self._store.append, batch, self.max_bytes, self.when_full)
             if not result.full:
                 break
             if blocked_since is None:
@@ -137,6 +141,18 @@ class SqliteJournal:
         self._newest[lane] = result.newest
         self._notify_appended()
         self._update_gauges(lane)
+
+    def _encode_append(
+        self,
+        source: str,
+        lane: Lane,
+        events: Sequence[EventDoc],
+        dead_letters: Sequence[DeadLetter],
+        position: Position | None,
+    ) -> tuple[Batch, AppendResult]:
+        """On the journal thread: serialise (outside the transaction, as before), then the one transaction."""
+        batch = Batch.encode(source, lane, events, dead_letters, position)
+        return batch, self._store.append(batch, self.max_bytes, self.when_full)
 
     def _notify_appended(self) -> None:
         self._appends += 1

@@ -11,6 +11,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from forwarder.salesforce import logfile
 from forwarder.salesforce.logfile import RowTyper, _cut, _quoted_rows, converters, csv_rows, row_hash
 from forwarder.testing.fixtures import SHARED_FIXTURES
 
@@ -128,3 +129,19 @@ def test_row_typer_types_in_place_and_appends_the_envelope() -> None:
         {"EVENT_TYPE": "Login", "RUN_TIME": None, "_LogFileId": "0AT1"},
         {"EVENT_TYPE": "Login", "RUN_TIME": 1.5, "OK": False, "_LogFileId": "0AT1"},
     ]
+
+
+def test_row_typer_generated_and_zipped_paths_agree_even_on_hostile_column_names() -> None:
+    header = ["A", "it's \"q\"\\", "__import__('os')", "N", "A"]
+    rows = [["1", "2", "3", "4", "5"], ["x"], ["1", "2", "3", "", "5"]]
+    generated = RowTyper(header, "Number,String,String,Number,String", {"_Sequence": 2})
+    original = logfile._MAX_GENERATED_WIDTH
+    logfile._MAX_GENERATED_WIDTH = 0
+    try:
+        zipped = RowTyper(header, "Number,String,String,Number,String", {"_Sequence": 2})
+    finally:
+        logfile._MAX_GENERATED_WIDTH = original
+    out = generated.payloads([list(r) for r in rows])
+    assert out == zipped.payloads([list(r) for r in rows])
+    assert [list(p) for p in out] == [list(p) for p in zipped.payloads([list(r) for r in rows])]
+    assert out[0] == {"A": "5", header[1]: "2", header[2]: "3", "N": 4, "_Sequence": 2}
