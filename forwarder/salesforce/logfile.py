@@ -149,11 +149,12 @@ def _quoted_rows(text: str) -> list[list[str]] | None:
 
 
 def _csv(text: str) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(text), skipinitialspace=True))
+    return [row for row in csv.reader(io.StringIO(text), skipinitialspace=True) if row]  # [] = blank line
 
 
 async def csv_rows(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[list[str]]]:
-    """Lists of parsed CSV rows (header included) as complete records arrive; bounded by the chunk size."""
+    """Lists of parsed CSV rows (header included, blank lines dropped) as complete records arrive; bounded
+    by the chunk size."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     pending = ""
     async for chunk in chunks:

@@ -204,9 +204,8 @@ class EventLogFileSource:
         key = (item.event_type, item.log_date) if item.sequence > 0 else None
         if key is not None and self._dedup.enabled and not self._dedup.knows(key):
             await self._prime_dedup(item, key)
-        async for chunk in csv_rows(self._rest.stream_log_file(item.path)):
+        async for rows in csv_rows(self._rest.stream_log_file(item.path)):
             received = datetime.now(UTC)  # one clock read per chunk: its rows arrived together
-            rows = [values for values in chunk if values]  # csv.reader gives [] for a blank line
             if typer is None:
                 if not rows:
                     continue
@@ -261,10 +260,8 @@ class EventLogFileSource:
         hashes: list[int] = []
         header_seen = False
         async for rows in csv_rows(self._rest.stream_log_file(path)):
-            for values in rows:
-                if values and header_seen:
-                    hashes.append(row_hash(event_type, values))
-                header_seen = header_seen or bool(values)
+            hashes += [row_hash(event_type, values) for values in rows[0 if header_seen else 1 :]]
+            header_seen = header_seen or bool(rows)
         return hashes
 
     def _unseen(
