@@ -54,7 +54,9 @@ class EventLogFileConfig(Settings):
         description="Re-query this far behind the newest file: files that become visible late are still"
         " read. Files found up to one more overlap behind that are reported as named gaps.",
     )
-    batch_rows: int = Field(2000, ge=1, le=50_000, description="Rows per journal batch (and position).")
+    # 1,000: a batch's documents stay in cache through normalise, encode and free (measured ingest ratio
+    # ~0.05 higher than 2,000 on one core; 5,000 lower again); the resume point is finer too.
+    batch_rows: int = Field(1000, ge=1, le=50_000, description="Rows per journal batch (and position).")
     file_attempts: int = Field(3, ge=1, description="Download attempts per file within one poll.")
     missing_file_max_age: timedelta = Field(
         timedelta(hours=6),
