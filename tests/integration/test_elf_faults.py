@@ -11,17 +11,14 @@ import pytest
 from forwarder import metrics
 from forwarder.errors import RetryableError
 from forwarder.sources.eventlogfile import EventLogFileConfig, EventLogFileSource, completeness
+from forwarder.testing.clock import ManualClock
 from tests.integration.elf_org import Crash, FakeOrg, Journal, serve_org
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0 + timedelta(hours=3)
-
-    def __call__(self) -> datetime:
-        return self.now
+def Clock() -> ManualClock:
+    return ManualClock(T0 + timedelta(hours=3))
 
 
 async def no_sleep(_: float) -> None:
@@ -29,10 +26,13 @@ async def no_sleep(_: float) -> None:
 
 
 def rows(prefix: str, count: int) -> list[list[str]]:
-    return [["Login", f"2026112609{i % 60:02d}00.{i % 1000:03d}", f"005{prefix}{i:08d}", str(i)] for i in range(count)]
+    return [
+        ["Login", f"2026112609{i % 60:02d}00.{i % 1000:03d}", f"005{prefix}{i:08d}", str(i)]
+        for i in range(count)
+    ]
 
 
-def source(rest: Any, clock: Clock | None = None, **cfg: Any) -> EventLogFileSource:
+def source(rest: Any, clock: ManualClock | None = None, **cfg: Any) -> EventLogFileSource:
     config = EventLogFileConfig.model_validate({"start": "2026-11-26", **cfg})
     return EventLogFileSource(config, rest, clock=clock or Clock(), sleep=no_sleep, backoff=(0, 0))
 
@@ -90,7 +90,11 @@ async def test_crash_mid_file_resumes_at_the_row() -> None:
         with pytest.raises(Crash):
             await source(rest, batch_rows=1000).poll(journal.emit)
         assert journal.position is not None
-        assert journal.position["current"] == {"id": "0AT01", "row": 2000, "created": "2026-11-26T09:00:00.000Z"}
+        assert journal.position["current"] == {
+            "id": "0AT01",
+            "row": 2000,
+            "created": "2026-11-26T09:00:00.000Z",
+        }
         restarted = source(rest, batch_rows=1000)
         restarted.state = None
         await _poll_from(restarted, journal)
@@ -210,7 +214,10 @@ async def test_rate_limit_and_malformed_answers_during_discovery_starve_no_event
 
     async with serve_org(org) as rest:
         src = EventLogFileSource(
-            EventLogFileConfig.model_validate({"start": "2026-11-26"}), rest, clock=Clock(), sleep=sleep,
+            EventLogFileConfig.model_validate({"start": "2026-11-26"}),
+            rest,
+            clock=Clock(),
+            sleep=sleep,
             backoff=(0, 0),
         )
         with pytest.raises(Crash):
@@ -223,9 +230,14 @@ async def test_rate_limit_and_malformed_answers_during_discovery_starve_no_event
 async def test_schema_drift_is_counted_once_per_change() -> None:
     org, journal = FakeOrg(), Journal()
     org.add_file("0AT01", "Login", T0, rows("a", 1))
-    org.add_file("0AT02", "Login", T0 + timedelta(minutes=1), [["Login", "x", "005new", "1", "TLSv1.3"]],
-                 header=("EVENT_TYPE", "TIMESTAMP", "USER_ID", "RUN_TIME", "TLS_PROTOCOL"),
-                 types="String,String,Id,Number,String")
+    org.add_file(
+        "0AT02",
+        "Login",
+        T0 + timedelta(minutes=1),
+        [["Login", "x", "005new", "1", "TLSv1.3"]],
+        header=("EVENT_TYPE", "TIMESTAMP", "USER_ID", "RUN_TIME", "TLS_PROTOCOL"),
+        types="String,String,Id,Number,String",
+    )
     drift = metrics.elf_schema_drift.labels(event_type="Login")
     before = drift._value.get()
     async with serve_org(org) as rest:

@@ -10,17 +10,14 @@ import pytest
 
 from forwarder import metrics
 from forwarder.sources.setupaudittrail import SetupAuditTrailConfig, SetupAuditTrailSource
+from forwarder.testing.clock import ManualClock
 from tests.integration.elf_org import Crash, FakeOrg, Journal, serve_org
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
+def Clock() -> ManualClock:
+    return ManualClock(NOW)
 
 
 async def no_sleep(_: float) -> None:

@@ -12,26 +12,23 @@ from typing import Any
 import aiohttp
 import pytest
 
+from forwarder.testing.clock import ManualClock
 from forwarder.testing.simulator import Simulator
 
 SESSION_EXPIRED = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+def Clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def clock() -> Clock:
+def clock() -> ManualClock:
     return Clock()
 
 
 @pytest.fixture
-async def org(clock: Clock) -> AsyncIterator[Simulator]:
+async def org(clock: ManualClock) -> AsyncIterator[Simulator]:
     async with Simulator(seed=4, clock=clock, connect_timeout=0.2) as sim:
         yield sim
 
@@ -127,7 +124,7 @@ async def test_503_for_the_next_n_requests(http: aiohttp.ClientSession, org: Sim
     assert (await query(http, org, tok))[0] == 200
 
 
-async def test_503_for_a_time_span(http: aiohttp.ClientSession, org: Simulator, clock: Clock) -> None:
+async def test_503_for_a_time_span(http: aiohttp.ClientSession, org: Simulator, clock: ManualClock) -> None:
     tok = await token(http, org)
     org.faults.unavailable(seconds=30)
     assert (await query(http, org, tok))[0] == 503

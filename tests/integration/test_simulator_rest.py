@@ -17,6 +17,7 @@ import yarl
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from forwarder.testing.clock import ManualClock
 from forwarder.testing.fixtures import SHARED_FIXTURES
 from forwarder.testing.simulator import Simulator
 
@@ -24,21 +25,17 @@ JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 DESCRIBE = SHARED_FIXTURES / "elf/logstash-input-sfdc_elf/eventlogfile_describe.json"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+def Clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def clock() -> Clock:
+def clock() -> ManualClock:
     return Clock()
 
 
 @pytest.fixture
-async def org(clock: Clock) -> AsyncIterator[Simulator]:
+async def org(clock: ManualClock) -> AsyncIterator[Simulator]:
     async with Simulator(seed=3, page_size=10, clock=clock, token_lifetime=timedelta(minutes=30)) as sim:
         yield sim
 
@@ -192,7 +189,7 @@ async def test_unknown_grant_type(http: aiohttp.ClientSession, org: Simulator) -
 
 
 async def test_token_expires_after_its_lifetime(
-    http: aiohttp.ClientSession, org: Simulator, clock: Clock
+    http: aiohttp.ClientSession, org: Simulator, clock: ManualClock
 ) -> None:
     token = await client_credentials(http, org)
     assert (await get(http, org, "/services/data/v62.0/limits", token))[0] == 200

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import aiohttp
 import pytest
@@ -14,17 +14,14 @@ from pydantic import SecretStr
 from forwarder.records import Position, Record
 from forwarder.salesforce.auth import Authenticator, ClientCredentialsAuth, SalesforceConfig
 from forwarder.sources.streaming import StreamingConfig, StreamingSource
+from forwarder.testing.clock import ManualClock
 from forwarder.testing.simulator import Simulator
 
 LOGIN, LOGOUT = "/event/LoginEventStream", "/event/LogoutEventStream"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+def Clock() -> ManualClock:
+    return ManualClock()
 
 
 class Journal:
@@ -49,19 +46,19 @@ class Journal:
 
 
 @pytest.fixture
-def clock() -> Clock:
+def clock() -> ManualClock:
     return Clock()
 
 
 @pytest.fixture
-async def org(clock: Clock) -> AsyncIterator[Simulator]:
+async def org(clock: ManualClock) -> AsyncIterator[Simulator]:
     async with Simulator(seed=3, connect_timeout=0.3, activities=120, clock=clock) as sim:
         yield sim
 
 
 @contextlib.asynccontextmanager
 async def streaming(
-    org: Simulator, journal: Journal, position: Position | None = None, clock: Clock | None = None
+    org: Simulator, journal: Journal, position: Position | None = None, clock: ManualClock | None = None
 ) -> AsyncIterator[Authenticator]:
     config = SalesforceConfig(
         login_url=org.base_url,
@@ -115,7 +112,7 @@ async def test_every_simulated_stream_event_arrives_once_through_expiry_and_forg
 
 
 async def test_restart_after_retention_passed_resumes_from_the_earliest_retained(
-    org: Simulator, clock: Clock
+    org: Simulator, clock: ManualClock
 ) -> None:
     first = Journal()
     async with streaming(org, first):

@@ -17,6 +17,7 @@ from structlog.testing import capture_logs
 from forwarder.errors import RetryableError
 from forwarder.records import Position, Record
 from forwarder.sources.streaming import StreamingConfig, StreamingSource
+from forwarder.testing.clock import ManualClock
 from forwarder.testing.simulator.cometd import CometdServer, EventBus, serve
 
 LOGIN, LOGOUT = "/event/LoginEventStream", "/event/LogoutEventStream"
@@ -84,12 +85,8 @@ class Journal:
         return [r.payload["_replayId"] for r in self.records if r.payload["_channel"] == channel]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+def Clock() -> ManualClock:
+    return ManualClock(datetime(2026, 11, 1, tzinfo=UTC))
 
 
 @dataclass
@@ -97,7 +94,7 @@ class Org:
     server: CometdServer
     bus: EventBus
     auth: StubAuth
-    clock: Clock
+    clock: ManualClock
     http: aiohttp.ClientSession
 
     def publish(self, n: int, channel: str = LOGIN) -> list[int]:

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from forwarder.errors import AuthenticationError, RetryableError
 from forwarder.salesforce.auth import Authenticator, SalesforceConfig, jwt_audience, parse_token_response
+from forwarder.testing.clock import ManualClock
 from forwarder.testing.fixtures import SHARED_FIXTURES
 
 FACTS = SHARED_FIXTURES / "rest/compiled-rest-oauth-examples.json"
@@ -81,12 +82,8 @@ def config(url: str, auth: dict[str, Any], **extra: Any) -> SalesforceConfig:
     return SalesforceConfig.model_validate({"login_url": url, "auth": auth, **extra})
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
+def Clock() -> ManualClock:
+    return ManualClock(NOW)
 
 
 async def authenticator(cfg: SalesforceConfig, clock: Callable[[], datetime] = lambda: NOW) -> Authenticator:

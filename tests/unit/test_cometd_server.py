@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from forwarder.testing.clock import ManualClock
 from forwarder.testing.fixtures import SHARED_FIXTURES
 from forwarder.testing.simulator.cometd import (
     CONNECTION_LIMIT,
@@ -28,12 +29,8 @@ LOGIN = "/event/LoginEventStream"
 VOLATILE = {"id", "clientId", "replayId", "EventUuid", "schema"}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+def Clock() -> ManualClock:
+    return ManualClock(datetime(2026, 11, 1, tzinfo=UTC))
 
 
 class Org:
@@ -82,12 +79,12 @@ class Org:
 
 
 @pytest.fixture
-def clock() -> Clock:
+def clock() -> ManualClock:
     return Clock()
 
 
 @pytest.fixture
-async def org(clock: Clock) -> AsyncIterator[Org]:
+async def org(clock: ManualClock) -> AsyncIterator[Org]:
     server = CometdServer(EventBus(clock=clock), lambda t: t == TOKEN, connect_timeout=0.2)
     jar = aiohttp.CookieJar(unsafe=True)  # keep BAYEUX_BROWSER on 127.0.0.1
     async with serve(server) as url, aiohttp.ClientSession(cookie_jar=jar) as http:
@@ -254,7 +251,7 @@ async def test_malformed_responses_answer_200_with_a_non_bayeux_body(
     assert replies[0]["successful"] is True
 
 
-async def test_purged_replay_id_is_refused_with_the_two_space_text(org: Org, clock: Clock) -> None:
+async def test_purged_replay_id_is_refused_with_the_two_space_text(org: Org, clock: ManualClock) -> None:
     old = org.bus.publish(LOGIN, {"n": 1})
     clock.now += timedelta(hours=73)
     org.bus.publish(LOGIN, {"n": 2})
@@ -278,7 +275,7 @@ async def test_api_versions_below_37_are_refused(org: Org) -> None:
     assert replies[0]["error"].startswith("400::Unsupported API version. Only API versions '37.0' and later")
 
 
-async def test_replay_minus_two_returns_every_retained_event_in_order(org: Org, clock: Clock) -> None:
+async def test_replay_minus_two_returns_every_retained_event_in_order(org: Org, clock: ManualClock) -> None:
     org.bus.publish(LOGIN, {"n": 0})
     clock.now += timedelta(hours=73)  # n=0 falls out of retention
     ids = [org.bus.publish(LOGIN, {"n": n}) for n in range(1, 6)]
