@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Self, cast
 
@@ -201,6 +202,27 @@ class HttpReceiver:
                 time.monotonic(),
             )
         )
+
+    def auth_error(self, request: web.Request) -> web.Response | None:
+        """The vendor's refusal of this request's credentials, or None when they are accepted."""
+        return None
+
+    async def intake(
+        self,
+        request: web.Request,
+        respond: Callable[[web.Request, bytes | None], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        """An intake endpoint: body decoded once, a scripted fault or refused credentials answer first,
+        otherwise ``respond(request, body)``; every request is logged with its status."""
+        raw = await request.read()
+        body = decode_body(raw, request.headers.get("Content-Encoding", ""))  # once: it is the costly part
+        response = await self.apply_fault(request)
+        if response is None:
+            response = self.auth_error(request)
+        if response is None:  # aiohttp responses are mappings (falsy when empty): compare with None
+            response = await respond(request, body)
+        self.log_request(request, raw, body, response.status)
+        return response
 
     async def apply_fault(self, request: web.Request) -> web.StreamResponse | None:
         """The scripted answer for this request, or None to answer normally."""

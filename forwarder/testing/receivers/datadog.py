@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from forwarder.testing.receivers import Fault, HttpReceiver, decode_body
+from forwarder.testing.receivers import Fault, HttpReceiver
 
 DEFAULT_API_KEY = "0123456789abcdef0123456789abcdef"
 MAX_PAYLOAD_BYTES = 5_000_000
@@ -46,7 +46,7 @@ class DatadogReceiver(HttpReceiver):
         value = inner.get("id") if isinstance(inner, dict) else None
         return str(value) if value is not None else None
 
-    def _auth_error(self, request: web.Request) -> web.Response | None:
+    def auth_error(self, request: web.Request) -> web.Response | None:
         key = request.headers.get("DD-API-KEY")
         if not key:
             return _error(401, "Unauthorized")
@@ -55,19 +55,9 @@ class DatadogReceiver(HttpReceiver):
         return None
 
     async def _logs(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        body = decode_body(raw, request.headers.get("Content-Encoding", ""))
-        response = await self._logs_response(request, body)
-        self.log_request(request, raw, body, response.status)
-        return response
+        return await self.intake(request, self._logs_response)
 
     async def _logs_response(self, request: web.Request, body: bytes | None) -> web.StreamResponse:
-        fault = await self.apply_fault(request)
-        if fault is not None:
-            return fault
-        refused = self._auth_error(request)
-        if refused is not None:
-            return refused
         if body is None:
             return _error(415, "Unsupported Content-Encoding")
         limit = min(MAX_PAYLOAD_BYTES, self.max_request_bytes or MAX_PAYLOAD_BYTES)
@@ -93,7 +83,7 @@ class DatadogReceiver(HttpReceiver):
         return web.Response(status=202, body=b"{}", content_type="application/json")
 
     async def _validate(self, request: web.Request) -> web.Response:
-        refused = self._auth_error(request)
+        refused = self.auth_error(request)
         return refused or web.Response(body=b'{"valid":true}', content_type="application/json")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from forwarder.testing.receivers import Fault, HttpReceiver, decode_body
+from forwarder.testing.receivers import Fault, HttpReceiver
 
 DEFAULT_TOKEN = "00000000-0000-0000-0000-000000000000"
 
@@ -122,7 +122,7 @@ class HecReceiver(HttpReceiver):
         """Batches accepted but not yet acknowledged."""
         return len(self._pending)
 
-    def _auth_error(self, request: web.Request) -> web.Response | None:
+    def auth_error(self, request: web.Request) -> web.Response | None:
         header = request.headers.get("Authorization")
         if header is None:
             return _reply(401, 2, "Token is required")
@@ -134,19 +134,9 @@ class HecReceiver(HttpReceiver):
         return None
 
     async def _event(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        body = decode_body(raw, request.headers.get("Content-Encoding", ""))  # once: it is the costly part
-        response = await self._event_response(request, body)
-        self.log_request(request, raw, body, response.status)
-        return response
+        return await self.intake(request, self._event_response)
 
     async def _event_response(self, request: web.Request, body: bytes | None) -> web.StreamResponse:
-        fault = await self.apply_fault(request)
-        if fault is not None:
-            return fault
-        refused = self._auth_error(request)
-        if refused is not None:
-            return refused
         channel = request.headers.get("X-Splunk-Request-Channel") or request.query.get("channel")
         if self.acks and not channel:
             return _reply(400, 10, "Data channel is missing")
@@ -185,7 +175,7 @@ class HecReceiver(HttpReceiver):
     async def _ack(self, request: web.Request) -> web.Response:
         self.ack_polls += 1
         self.ack_polled.set()
-        refused = self._auth_error(request)
+        refused = self.auth_error(request)
         if refused is not None:
             return refused
         if not self.acks:
