@@ -1,4 +1,5 @@
-"""The ``sf-forwarder`` command line: run, check-config, config-schema, state show, simulate, backfill, demo.
+"""The ``sf-forwarder`` command line: run, check-config, config-schema, state show, dead-letters, simulate,
+backfill, demo.
 
 Usage errors and bad files give one line on stderr and exit 2, never a traceback.
 """
@@ -38,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     show = state_commands.add_parser("show", help="Positions, cursors, lag, dead letters, completeness.")
     show.add_argument("-c", "--config", required=True, help="YAML config file.")
     show.add_argument("--json", action="store_true", help="Print JSON instead of text.")
+    from forwarder.dead_letters import add_parser as add_dead_letters
+
+    add_dead_letters(commands, _Parser)
     for name, help_text in (
         ("simulate", "Serve the built-in Salesforce org simulator."),
         ("backfill", "Ingest a past time range of EventLogFile or SetupAuditTrail."),
@@ -74,6 +78,16 @@ def _state_show(path: str, as_json: bool) -> int:
     return asyncio.run(state.show(config.load(path), as_json=as_json))
 
 
+def _dead_letters(args: argparse.Namespace) -> int:
+    from forwarder import config, dead_letters
+
+    try:
+        return dead_letters.run(config.load(args.config), args)
+    except dead_letters.UsageError as exc:
+        print(f"sf-forwarder dead-letters {args.dl_action}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
 def _delegate(command: str) -> Callable[[list[str]], int]:
     """Commands with their own argument parsers, imported only when used."""
     if command == "simulate":
@@ -105,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             return _config_schema()
         if args.command == "state" and args.state_command == "show":
             return _state_show(args.config, args.json)
+        if args.command == "dead-letters" and args.dl_action:
+            return _dead_letters(args)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE

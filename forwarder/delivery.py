@@ -17,7 +17,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_nev
 
 from forwarder import metrics
 from forwarder.errors import AuthenticationError, BatchTooLargeError, PermanentError, RetryableError
-from forwarder.journal import DeadLetter, Entry, Journal
+from forwarder.journal import DeadLetter, Entry, Journal, StoredDeadLetter
 from forwarder.records import Lane
 from sinks import BatchSettings, Route, Sink, SinkLimits
 
@@ -37,6 +37,10 @@ class Backoff:
     cap: float = 60.0
     retry_after_cap: float = 60.0
 
+
+#: How often each sink looks for dead letters an operator marked for redelivery (``sf-forwarder dead-letters
+#: replay``, possibly from another process): one probe of a partial index, empty in the common case.
+REPLAY_POLL_SECONDS = 2.0
 
 #: For tests: retry at once.
 NO_BACKOFF = Backoff(initial=0.0, cap=0.0, retry_after_cap=0.0)
@@ -61,6 +65,7 @@ class _Stopping(Exception):
 class _Item:
     entry: Entry
     payload: bytes
+    letter: int | None = None  # a dead letter being redelivered: its id
 
 
 @dataclass(slots=True)
@@ -115,6 +120,7 @@ class Delivery:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         idle_wait: float = 1.0,
+        replay_poll: float = REPLAY_POLL_SECONDS,
     ) -> None:
         self.name = sink.name
         self.limits = effective_limits(sink.limits, batch)
@@ -125,6 +131,10 @@ class Delivery:
         self._sleep = sleep
         self._clock = clock
         self._idle_wait = idle_wait
+        self._replay_poll = replay_poll
+        self._replay_due = 0.0  # the first look is at start: marks made while the daemon was down
+        self._replaying: asyncio.Task[None] | None = None
+        self._refused: set[int] = set()
         self._slots = asyncio.Semaphore(concurrency)
         self._next: dict[Lane, int] = {}
         self._progress = {lane: _Progress() for lane in Lane}
@@ -171,6 +181,7 @@ class Delivery:
     async def _loop(self) -> None:
         while not self._stopping.is_set():
             await self._flush_due()
+            await self._replay_requested()
             if await self._pump(Lane.REALTIME) or await self._pump(Lane.BULK):
                 continue  # after any read, look at realtime again before more bulk
             await self._unless_stopping(self._journal.wait_for_events(self._idle_timeout(), self.name))
@@ -279,6 +290,86 @@ class Delivery:
             self._slots.release()
         await self._finish(lane, slot)
 
+    # --- redelivery of dead letters an operator marked --------------------------------------------------
+
+    async def _replay_requested(self) -> None:
+        """Every ``replay_poll`` seconds, between batches: start sending the marked letters (one task at a
+        time, in a send slot, so they share the sink's concurrency limit with the journal's batches)."""
+        busy = self._replaying is not None and not self._replaying.done()
+        if busy or self._clock() < self._replay_due or self._group is None:
+            return
+        self._replay_due = self._clock() + self._replay_poll
+        letters = await self._journal.requested_dead_letters(self.name, max(1, self.limits.max_events))
+        if not letters:
+            return
+        await self._slots.acquire()
+        if self._stopping.is_set():
+            self._slots.release()
+            return
+        task = self._group.create_task(self._redeliver(letters))
+        self._replaying = task
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _redeliver(self, letters: list[StoredDeadLetter]) -> None:
+        """Send marked letters until none are left (or a stop). A letter is deleted only after the sink
+        accepted it; refused for good, it stays with the new reason; a stop leaves it marked for the next run
+        (so it may be sent twice: its ``event.id`` lets the SIEM de-duplicate)."""
+        limit = max(1, self.limits.max_events)
+        try:
+            while letters and not self._stopping.is_set():
+                await self._redeliver_batch(letters)
+                if len(letters) < limit:
+                    break
+                letters = await self._journal.requested_dead_letters(self.name, limit)
+        except _Stopping:
+            self._log.info("replay_left_for_restart", first=letters[0].id)
+        finally:
+            self._slots.release()
+
+    async def _redeliver_batch(self, letters: list[StoredDeadLetter]) -> None:
+        self._refused = set()
+        items: list[_Item] = []
+        for letter in letters:
+            entry = Entry(Lane.REALTIME, letter.id, letter.payload)  # the offset field carries the letter id
+            try:  # encoded by today's code: the fix being replayed may be in the encoder
+                items.append(_Item(entry, self._sink.encode(letter.payload), letter.id))
+            except Exception as exc:  # as in _encode: kept, with the reason, for the operator
+                kind = "encode" if isinstance(exc, PermanentError) else f"encode_bug {type(exc).__name__}"
+                await self._refuse(_Item(entry, b"", letter.id), exc, kind)
+        for chunk in self._chunks(items):
+            await self._send_all(chunk)
+            done = [
+                item.letter for item in chunk if item.letter is not None and item.letter not in self._refused
+            ]
+            await self._journal.settle_dead_letters(done)
+            if done:
+                self._log.info("dead_letters_redelivered", count=len(done))
+
+    def _chunks(self, items: list[_Item]) -> list[list[_Item]]:
+        """Consecutive batches within the sink's byte limit (the event count is already within it)."""
+        chunks: list[list[_Item]] = [[]]
+        size = 0
+        for item in items:
+            if chunks[-1] and size + len(item.payload) > self.limits.max_bytes:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(item)
+            size += len(item.payload)
+        return [chunk for chunk in chunks if chunk]
+
+    async def _refuse(self, item: _Item, exc: Exception, kind: str) -> None:
+        """One event refused for good: a new dead letter, or a replayed letter kept with its new reason."""
+        if item.letter is None:
+            await self._dead_letter(item.entry, exc, kind)
+            return
+        reason = f"{kind}: {exc}" if str(exc) else kind
+        self._refused.add(item.letter)
+        await self._journal.settle_dead_letters([], {item.letter: reason})
+        metrics.dead_letters.labels(self.name).inc()
+        # ERROR: still not deliverable; it stays in the dead-letter store for the operator.
+        self._log.error("replayed_letter_refused", letter=item.letter, reason=reason)
+
     async def _finish(self, lane: Lane, slot: _Slot) -> None:
         offset = self._progress[lane].finish(slot)
         if offset is not None:
@@ -293,7 +384,7 @@ class Delivery:
             kind = "too_large" if isinstance(exc, BatchTooLargeError) else "permanent"
             metrics.sink_errors.labels(self.name, kind).inc()
             if len(items) == 1:
-                await self._dead_letter(items[0].entry, exc, kind)
+                await self._refuse(items[0], exc, kind)
                 return
             half = len(items) // 2
             self._log.info("batch_split", reason=kind, events=len(items))

@@ -82,6 +82,11 @@ sink_retries = Counter(
 dead_letters = Counter(
     "forwarder_dead_letters_total", "Events dead-lettered, by consumer (sink name or ingest).", ["consumer"]
 )
+dead_letters_stored = Gauge(
+    "forwarder_dead_letters_stored",
+    "Dead letters kept in the journal, by consumer (sink name or ingest), awaiting replay or purge.",
+    ["consumer"],
+)
 sink_lag = Gauge("forwarder_sink_lag_events", "Events in the journal not yet delivered.", ["sink", "lane"])
 send_seconds = Histogram("forwarder_sink_send_seconds", "Duration of one send.", ["sink"])
 

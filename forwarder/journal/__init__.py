@@ -6,7 +6,7 @@ journal (Kafka) can replace it later without touching sources, sinks or delivery
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -42,6 +42,22 @@ class StoredDeadLetter:
     reason: str
     payload: dict[str, Any]
     created_at: datetime
+    replay_requested: bool = False  # an operator asked to send it again; its consumer has not yet
+
+
+@dataclass(frozen=True, slots=True)
+class LetterFilter:
+    """Which stored dead letters an operation covers: every field given must match; none given is all."""
+
+    consumer: str | None = None
+    ids: tuple[int, ...] | None = None
+    reason: str | None = None  # a part of the reason, any case
+    before: datetime | None = None  # stored before this instant
+    below_id: int | None = None  # ids lower than this: pages newest first, and fixes a set once counted
+
+
+class JournalFullError(Exception):
+    """The journal is at its size cap (``when_full: block``) and a one-off write cannot wait for room."""
 
 
 class Journal(Protocol):
@@ -93,8 +109,40 @@ class Journal(Protocol):
         so that an append between its read and its wait is never missed."""
         ...
 
-    async def dead_letters(self, consumer: str | None = None, limit: int = 100) -> list[StoredDeadLetter]:
-        """The newest ``limit`` dead letters, of one consumer or all, newest first (for ``state show``)."""
+    async def dead_letters(
+        self, consumer: str | None = None, limit: int = 100, *, where: LetterFilter | None = None
+    ) -> list[StoredDeadLetter]:
+        """The newest ``limit`` dead letters matching ``where`` (``consumer`` narrows it), newest first."""
+        ...
+
+    async def count_dead_letters(self, where: LetterFilter) -> dict[str, int]:
+        """How many stored dead letters match ``where``, per consumer (consumers with none are absent)."""
+        ...
+
+    async def delete_dead_letters(self, where: LetterFilter) -> int:
+        """Delete the dead letters matching ``where`` (``LetterFilter()`` deletes all); returns how many."""
+        ...
+
+    async def request_replay(self, where: LetterFilter) -> int:
+        """Mark the matching dead letters for redelivery by their consumer; returns how many are marked.
+        Marks are durable: a consumer not running now takes them when it next runs."""
+        ...
+
+    async def requested_dead_letters(self, consumer: str, limit: int) -> list[StoredDeadLetter]:
+        """Up to ``limit`` of ``consumer``'s letters marked for redelivery, oldest first. They stay marked
+        (and stored) until ``settle_dead_letters``: a crash in between sends them again (at least once)."""
+        ...
+
+    async def settle_dead_letters(
+        self,
+        done: Sequence[int],
+        refused: Mapping[int, str] | None = None,
+        events: Mapping[Lane, Sequence[EventDoc]] | None = None,
+    ) -> None:
+        """In ONE transaction: append ``events`` (as fresh events, every consumer gets them), delete the
+        letters ``done``, and keep the letters ``refused`` with their new reason, no longer marked. Ids no
+        longer stored (purged meanwhile) are ignored. With ``when_full: block`` at the size cap it raises
+        ``JournalFullError`` and changes nothing."""
         ...
 
     async def stats(self) -> dict[str, Any]:

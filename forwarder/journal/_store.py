@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,10 +18,11 @@ from typing import Any, Literal
 import orjson
 
 from forwarder.events import EventDoc
-from forwarder.journal import DeadLetter, Entry, StoredDeadLetter
+from forwarder.journal import DeadLetter, Entry, LetterFilter, StoredDeadLetter, _letters
 from forwarder.records import Lane, Position
 
-SCHEMA_VERSION = 1
+#: 2: ``dead_letters.replay`` (an operator asked for redelivery) and its partial index; see ``_migrate``.
+SCHEMA_VERSION = 2
 #: Events per stored row. Events are kept as record batches (a JSON array per row, as Kafka keeps record
 #: batches): one B-tree cell per 500 events instead of one per event makes insert and retention delete
 #: several times cheaper, and a read decodes at most one partial row.
@@ -59,10 +60,18 @@ _SCHEMA = [
     " (source TEXT PRIMARY KEY, position BLOB NOT NULL, updated TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS cursors (consumer TEXT NOT NULL, lane TEXT NOT NULL, off INTEGER NOT NULL,"
     " PRIMARY KEY (consumer, lane)) WITHOUT ROWID",
+    # ``replay`` 1: an operator asked to send the letter again (``sf-forwarder dead-letters replay``); the
+    # consumer's delivery takes it, and deletes it once the sink accepted it.
     "CREATE TABLE IF NOT EXISTS dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT, consumer TEXT NOT NULL,"
-    " reason TEXT NOT NULL, payload BLOB NOT NULL, created TEXT NOT NULL)",
+    " reason TEXT NOT NULL, payload BLOB NOT NULL, created TEXT NOT NULL, replay INTEGER NOT NULL DEFAULT 0)",
     "CREATE INDEX IF NOT EXISTS dead_letters_consumer ON dead_letters (consumer, id)",
 ]
+#: After the column exists (a journal of schema 1 gets it by ``ALTER TABLE`` first). Partial: it holds only
+#: the requested letters, so each sink's poll for them is one empty index probe in the common case
+#: (https://www.sqlite.org/partialindex.html).
+_REPLAY_INDEX = (
+    "CREATE INDEX IF NOT EXISTS dead_letters_replay ON dead_letters (consumer, id) WHERE replay = 1"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +154,10 @@ class Store:
         with self.tx():
             for statement in _SCHEMA:
                 self.conn.execute(statement)
+            columns = {row[1] for row in self.conn.execute("PRAGMA table_info(dead_letters)")}
+            if "replay" not in columns:  # schema 1: migrated in place, existing letters not requested
+                self.conn.execute("ALTER TABLE dead_letters ADD COLUMN replay INTEGER NOT NULL DEFAULT 0")
+            self.conn.execute(_REPLAY_INDEX)
             self.conn.executemany(
                 "INSERT OR IGNORE INTO lanes VALUES (?, 1)", [(lane.value,) for lane in Lane]
             )
@@ -197,12 +210,8 @@ class Store:
         """Events, dead letters and position in one transaction, after making room per ``when_full``."""
         result = AppendResult()
         with self.tx() as conn:
-            over = self.used_bytes() + batch.size - max_bytes if max_bytes else 0
-            if over > 0 and when_full == "block" and self.has_events():
-                result.full = True
+            if not self._make_room(batch.size, max_bytes, when_full, result):
                 return result
-            if over > 0 and when_full == "drop_oldest":
-                result.dropped = self._drop_oldest(over)
             self._insert(batch)
             now = _now()
             conn.executemany(
@@ -217,6 +226,44 @@ class Store:
                 )
             result.newest = self.newest(batch.lane)
         return result
+
+    def _make_room(self, size: int, max_bytes: int, when_full: WhenFull, result: AppendResult) -> bool:
+        """Inside the caller's transaction: False (``result.full``) when ``size`` more bytes must wait."""
+        over = self.used_bytes() + size - max_bytes if max_bytes else 0
+        if over > 0 and when_full == "block" and self.has_events():
+            result.full = True
+            return False
+        if over > 0 and when_full == "drop_oldest":
+            result.dropped = self._drop_oldest(over)
+        return True
+
+    def settle(
+        self,
+        batches: Sequence[Batch],
+        done: Sequence[int],
+        refused: Mapping[int, str],
+        max_bytes: int,
+        when_full: WhenFull,
+    ) -> AppendResult:
+        """Events of replayed letters appended and the letters settled in ONE transaction, so a crash
+        leaves each letter either still stored or replayed, never both and never neither."""
+        result = AppendResult()
+        with self.tx():
+            size = sum(batch.size for batch in batches)
+            if size and not self._make_room(size, max_bytes, when_full, result):
+                return result
+            for batch in batches:
+                self._insert(batch)
+            _letters.settle(self.conn, done, refused)
+        return result
+
+    def mark_for_replay(self, where: LetterFilter) -> int:
+        with self.tx() as conn:
+            return _letters.mark(conn, where)
+
+    def delete_dead_letters(self, where: LetterFilter) -> int:
+        with self.tx() as conn:
+            return _letters.delete(conn, where)
 
     def _insert(self, batch: Batch) -> None:
         first = self.newest(batch.lane) + 1
@@ -349,24 +396,18 @@ class Store:
         rows = self.conn.execute("SELECT source, position, updated FROM positions ORDER BY source")
         return {src: {"position": orjson.loads(pos), "updated": updated} for src, pos, updated in rows}
 
-    def dead_letter_counts(self) -> dict[str, int]:
-        rows = self.conn.execute(
-            "SELECT consumer, count(*) FROM dead_letters GROUP BY consumer ORDER BY consumer"
-        )
-        return {consumer: int(n) for consumer, n in rows}
+    def dead_letter_counts(self, where: LetterFilter | None = None) -> dict[str, int]:
+        return _letters.count(self.conn, where or LetterFilter())
 
-    def dead_letters(self, consumer: str | None, limit: int) -> list[StoredDeadLetter]:
-        sql = "SELECT id, consumer, reason, payload, created FROM dead_letters"
-        args: tuple[Any, ...] = (limit,)
-        if consumer is not None:
-            sql, args = sql + " WHERE consumer = ?", (consumer, limit)
-        rows = self.conn.execute(sql + " ORDER BY id DESC LIMIT ?", args).fetchall()
-        return [
-            StoredDeadLetter(
-                id=i, consumer=c, reason=r, payload=orjson.loads(p), created_at=datetime.fromisoformat(t)
-            )
-            for i, c, r, p, t in rows
-        ]
+    def dead_letters(self, where: LetterFilter, limit: int) -> list[StoredDeadLetter]:
+        return _letters.select(self.conn, where, limit)
+
+    def requested_dead_letters(self, consumer: str, limit: int) -> list[StoredDeadLetter]:
+        return _letters.requested(self.conn, consumer, limit)
+
+    def data_version(self) -> int:
+        """Changes whenever another connection (another process) committed (https://www.sqlite.org/pragma.html#pragma_data_version)."""
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
 
 
 def _create_private(path: Path) -> None:

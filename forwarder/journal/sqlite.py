@@ -5,10 +5,11 @@ event loop. Owns append atomicity, cursors, retention, the size cap and the wake
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fcntl
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,7 +18,7 @@ import structlog
 
 from forwarder import metrics
 from forwarder.events import EventDoc
-from forwarder.journal import DeadLetter, Entry, StoredDeadLetter
+from forwarder.journal import DeadLetter, Entry, JournalFullError, LetterFilter, StoredDeadLetter
 from forwarder.journal._store import AppendResult, Batch, Store, Synchronous, WhenFull
 from forwarder.records import Lane, Position
 
@@ -53,6 +54,8 @@ class SqliteJournal:
         self._freed = asyncio.Event()
         self._newest: dict[Lane, int] = {}
         self._cursors: dict[str, dict[Lane, int]] = {}
+        self._letter_counts: dict[str, int] = {}
+        self._data_version: int | None = None  # read and written on the journal thread only
 
     @classmethod
     async def open(
@@ -92,6 +95,7 @@ class SqliteJournal:
             while await self._run(self._store.retain, lane, self.consumers):
                 pass  # a consumer removed from config stops holding retention: catch up now, in chunks
         self._update_gauges()
+        self._set_letter_gauge(await self._run(self._letter_snapshot))
         log.info(
             "journal_opened", path=str(self._store.path), consumers=self.consumers, when_full=self.when_full
         )
@@ -132,15 +136,19 @@ class SqliteJournal:
             waited = time.monotonic() - blocked_since
             metrics.journal_blocked_seconds.inc(waited)
             log.info("journal_unblocked", source=source, waited_seconds=round(waited, 3))
+        self._report_dropped(result)
+        self._newest[lane] = result.newest
+        self._notify_appended()
+        self._update_gauges(lane)
+        self._count_new_letters(dead_letters)
+
+    def _report_dropped(self, result: AppendResult) -> None:
         for dropped_lane, count in result.dropped.items():
             metrics.journal_dropped.labels(dropped_lane.value).inc(count)
             # ERROR: data is lost (when_full: drop_oldest was chosen by the operator).
             log.error(
                 "journal_events_dropped", lane=dropped_lane.value, count=count, max_bytes=self.max_bytes
             )
-        self._newest[lane] = result.newest
-        self._notify_appended()
-        self._update_gauges(lane)
 
     def _encode_append(
         self,
@@ -169,6 +177,54 @@ class SqliteJournal:
     async def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
         if letters:
             await self._run(self._store.dead_letter, letters)
+            self._count_new_letters(letters)
+
+    # --- dead-letter operations (``sf-forwarder dead-letters``, and redelivery in each sink's loop) ----
+
+    async def request_replay(self, where: LetterFilter) -> int:
+        return await self._run(self._store.mark_for_replay, where)
+
+    async def delete_dead_letters(self, where: LetterFilter) -> int:
+        deleted = await self._run(self._store.delete_dead_letters, where)
+        self._set_letter_gauge(await self._run(self._letter_snapshot))
+        return deleted
+
+    async def requested_dead_letters(self, consumer: str, limit: int) -> list[StoredDeadLetter]:
+        letters, counts = await self._run(self._requested, consumer, limit)
+        if counts is not None:
+            self._set_letter_gauge(counts)
+        return letters
+
+    def _requested(self, consumer: str, limit: int) -> tuple[list[StoredDeadLetter], dict[str, int] | None]:
+        """The marked letters, plus fresh counts when another process (the CLI) changed the file since the
+        last look: that is how the stored-letters gauge follows a purge made outside the daemon."""
+        letters = self._store.requested_dead_letters(consumer, limit)
+        version = self._store.data_version()
+        changed, self._data_version = version != self._data_version, version
+        return letters, self._store.dead_letter_counts() if changed else None
+
+    async def settle_dead_letters(
+        self,
+        done: Sequence[int],
+        refused: Mapping[int, str] | None = None,
+        events: Mapping[Lane, Sequence[EventDoc]] | None = None,
+    ) -> None:
+        batches = [
+            Batch.encode("dead_letters", lane, docs, [], None)
+            for lane, docs in (events or {}).items()
+            if docs
+        ]
+        args = (batches, list(done), dict(refused or {}), self.max_bytes, self.when_full)
+        result = await self._run(self._store.settle, *args)
+        if result.full:
+            raise JournalFullError(f"{self._store.path} is at its size cap ({self.max_bytes} bytes)")
+        self._report_dropped(result)
+        for batch in batches:
+            self._newest[batch.lane] = await self._run(self._store.newest, batch.lane)
+        if batches:
+            self._notify_appended()
+            self._update_gauges()
+        self._set_letter_gauge(await self._run(self._letter_snapshot))
 
     # --- reads ---------------------------------------------------------------------------------------
 
@@ -193,8 +249,16 @@ class SqliteJournal:
         if consumer is not None:
             self._seen[consumer] = self._appends
 
-    async def dead_letters(self, consumer: str | None = None, limit: int = 100) -> list[StoredDeadLetter]:
-        return await self._run(self._store.dead_letters, consumer, limit)
+    async def dead_letters(
+        self, consumer: str | None = None, limit: int = 100, *, where: LetterFilter | None = None
+    ) -> list[StoredDeadLetter]:
+        where = where or LetterFilter()
+        if consumer is not None:
+            where = dataclasses.replace(where, consumer=consumer)
+        return await self._run(self._store.dead_letters, where, limit)
+
+    async def count_dead_letters(self, where: LetterFilter) -> dict[str, int]:
+        return await self._run(self._store.dead_letter_counts, where)
 
     async def stats(self) -> dict[str, Any]:
         return await self._run(self._stats)
@@ -234,6 +298,22 @@ class SqliteJournal:
         self._executor.shutdown(wait=True)
         _unlock(self._lock_fd)
         log.info("journal_closed", path=str(self._store.path))
+
+    def _letter_snapshot(self) -> dict[str, int]:
+        self._data_version = self._store.data_version()
+        return self._store.dead_letter_counts()
+
+    def _set_letter_gauge(self, counts: dict[str, int]) -> None:
+        """Stored letters per consumer; a consumer whose letters are all gone shows 0, not its old count."""
+        for consumer in self._letter_counts.keys() | counts.keys():
+            metrics.dead_letters_stored.labels(consumer).set(counts.get(consumer, 0))
+        self._letter_counts = dict(counts)
+
+    def _count_new_letters(self, letters: Sequence[DeadLetter]) -> None:
+        """Letters this process stored: counted as they land, no query (ingest rejections can be many)."""
+        for letter in letters:
+            self._letter_counts[letter.consumer] = self._letter_counts.get(letter.consumer, 0) + 1
+            metrics.dead_letters_stored.labels(letter.consumer).inc()
 
     def _update_gauges(self, lane: Lane | None = None) -> None:
         for each in [lane] if lane else list(Lane):
