@@ -33,6 +33,8 @@ def rejected_letter(rejected: Rejected) -> DeadLetter:
         "received_at": record.received_at.isoformat(),
         "payload": json_safe(record.payload),
     }
+    if record.envelope:
+        payload["envelope"] = json_safe(record.envelope)
     return DeadLetter(consumer=INGEST_CONSUMER, reason=rejected.reason, payload=payload)
 
 

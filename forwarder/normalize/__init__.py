@@ -47,11 +47,13 @@ def normalize_doc(
             return build(
                 family, record.kind, provider, payload,
                 raw=raw == "full", ingested=ingested, received=record.received_at,
+                envelope=record.envelope, from_json=record.from_json,
             )  # fmt: skip
         except NotJson:  # rare: sanitise once, then build again
+            envelope = None if record.envelope is None else _json_safe(record.envelope)
             return build(
                 family, record.kind, provider, _json_safe(payload),
-                raw=raw == "full", ingested=ingested, received=record.received_at,
+                raw=raw == "full", ingested=ingested, received=record.received_at, envelope=envelope,
             )  # fmt: skip
     except FieldError as exc:
         return Rejected(record, str(exc), exc.field)

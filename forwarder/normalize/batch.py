@@ -48,13 +48,14 @@ def _program_for(records: Sequence[Record], index: int, raw: bool) -> Program | 
     payload = record.payload
     if payload.__class__ is not dict:
         return None
-    key = (record.source, record.kind, raw, tuple(payload))
+    fields = tuple(payload) if record.fields is None else record.fields
+    key = (record.source, record.kind, raw, fields)
     try:
         return _programs[key]
     except KeyError:
         pass
     following = records[index + 1].payload if index + 1 < len(records) else None
-    if following.__class__ is not dict or tuple(following) != key[3]:
+    if following.__class__ is not dict or tuple(following) != fields:
         return None
     if len(_programs) >= _MAX_PROGRAMS:
         _programs.clear()

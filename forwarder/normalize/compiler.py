@@ -10,7 +10,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from forwarder.normalize.engine import (
-    _ENVELOPE,
     _SKIP,
     Conv,
     FieldError,
@@ -23,8 +22,11 @@ from forwarder.normalize.engine import (
 )
 from forwarder.normalize.values import _INT64, BadValue, as_int, as_str
 
-#: apply(payload, doc, event, extra, envelope): fills ``doc`` from ``payload``; raises FieldError.
-Apply = Callable[[Mapping[str, Any], dict[str, Any], dict[str, Any], dict[str, Any], list[str]], None]
+#: apply(payload, doc, event, extra, envelope): fills ``doc`` from ``payload`` and the checked envelope
+#: (``engine.envelope_fields``); raises FieldError.
+Apply = Callable[
+    [Mapping[str, Any], dict[str, Any], dict[str, Any], dict[str, Any], Mapping[str, Any] | None], None
+]
 
 
 #: Sections that exist before ``apply`` runs (``build`` creates them and keeps references).
@@ -152,22 +154,18 @@ def _emit_pick(src: _Source, pick: Pick, present: frozenset[str] | None) -> None
 
 
 def _emit_unmapped(src: _Source, known: frozenset[str], keys: tuple[str, ...] | None) -> None:
-    """Fields without a table entry go to ``salesforce.<snake_case>``; our envelope keys are noted."""
+    """Fields without a table entry go to ``salesforce.<snake_case>``, then the envelope's fields."""
     if keys is None:
         src.emit(1, f"for key in [k for k in payload if k not in {src.const(known)}]:")
         src.emit(2, "value = payload[key]")
-        src.emit(2, f"if key[:1] == {_ENVELOPE!r}: envelope.append(key)")
         src.emit(2, 'if value is None or value == "": continue')
         src.emit(2, "name = snake_cache.get(key)")
         src.emit(2, "extra[name if name is not None else snake(key)] = value")
-        return
-    unmapped = [key for key in keys if key not in known]
-    envelope = tuple(key for key in unmapped if key[:1] == _ENVELOPE)
-    if envelope:
-        src.emit(1, f"envelope.extend({src.const(envelope)})")
-    for key in unmapped:
-        v = src.value(key)
-        src.emit(1, f'if {v} is not None and {v} != "": extra[{snake(key)!r}] = {v}')
+    else:
+        for key in (key for key in keys if key not in known):
+            v = src.value(key)
+            src.emit(1, f'if {v} is not None and {v} != "": extra[{snake(key)!r}] = {v}')
+    src.emit(1, "if envelope: extra.update(envelope)")
 
 
 def field_source(

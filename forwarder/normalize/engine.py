@@ -32,8 +32,6 @@ Pick = tuple[Path, tuple[tuple[str, Conv], ...]]
 Picks = tuple[Pick, ...]
 Finish = Callable[[Mapping[str, Any], EventDoc], None]
 
-#: Keys our sources add to payloads (replay id, channel, log file id...) start with this.
-_ENVELOPE = "_"
 #: SOQL's per-record ``attributes`` (type and URL) says nothing about the event.
 _SKIP = frozenset({"attributes"})
 
@@ -82,16 +80,7 @@ class Family:
 
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-#: Our sources' envelope keys get names that cannot clash with a Salesforce field of the same word
-#: (ReportEvent has its own ``Sequence``; an ELF column could be called INTERVAL).
-_snake_cache: dict[str, str] = {
-    "_replayId": "replay_id",
-    "_channel": "channel",
-    "_LogFileId": "log_file_id",
-    "_LogDate": "log_file_date",
-    "_Interval": "log_file_interval",
-    "_Sequence": "log_file_sequence",
-}
+_snake_cache: dict[str, str] = {}
 
 
 def snake(name: str) -> str:
@@ -152,18 +141,21 @@ def _convert(key: str, value: Any, conv: Conv) -> Any:
 
 
 def _apply_table(
-    payload: Mapping[str, Any], table: Table, doc: EventDoc, extra: dict[str, Any], envelope: list[str]
+    payload: Mapping[str, Any],
+    table: Table,
+    doc: EventDoc,
+    extra: dict[str, Any],
+    envelope: Mapping[str, Any] | None,
 ) -> None:
-    """Reference interpreter: unmapped fields to ``extra`` in payload order, then the table in its order
-    (so when two fields fill one path, the later table entry wins whatever the payload order)."""
+    """Reference interpreter: unmapped fields to ``extra`` in payload order, the envelope (checked by
+    ``envelope_fields``) after them, then the table in its order (so when two fields fill one path, the
+    later table entry wins whatever the payload order)."""
     for key, value in payload.items():
-        if key in table or key in _SKIP:
-            continue
-        if key[:1] == _ENVELOPE:  # never part of the content, even when empty
-            envelope.append(key)
-        if value is None or value == "":
+        if key in table or key in _SKIP or value is None or value == "":
             continue
         extra[snake(key)] = value
+    if envelope:
+        extra.update(envelope)
     for key, ops in table.items():
         value = payload.get(key)
         if value is None or value == "":
@@ -235,7 +227,7 @@ def id_prefix(kind: str) -> bytes:
 
 
 def content_id(kind: str, content: Mapping[str, Any]) -> str:
-    """A stable id from the event type and the row content (our envelope keys excluded by the caller).
+    """A stable id from the event type and the row content (the payload: the envelope is not part of it).
 
     Re-issued hourly ELF files repeat rows with a new Sequence (facts A2), so the id must not depend on
     the file: only on what Salesforce recorded. The hashed bytes are ``kind NUL``, the JSON array of the
@@ -252,28 +244,35 @@ def content_id(kind: str, content: Mapping[str, Any]) -> str:
     return xxh3_128_hexdigest(id_prefix(kind) + blob)
 
 
-def _content(payload: Mapping[str, Any], envelope: list[str]) -> dict[str, Any]:
-    content = dict(payload)
-    for key in envelope:
-        del content[key]
-    return content
-
-
-def _event_id(family: Family, kind: str, payload: Mapping[str, Any], content: dict[str, Any]) -> str:
+def _event_id(family: Family, kind: str, payload: Mapping[str, Any], from_json: bool) -> str:
+    """The first id key holding text, else the content hash; either way the payload (``salesforce.raw``)
+    must be JSON, which the hash proves and an id key does not (unless orjson decoded the payload)."""
     for key in family.id_keys:
         value = payload.get(key)
         if value.__class__ is str and value:
-            _check_json(content)
+            if not from_json:
+                _check_json(payload)
             return str(value)
-    return content_id(kind, content)
+    return content_id(kind, payload)
 
 
-def _check_envelope(value: Any) -> None:
-    """Our envelope values (file id, dates, replay id) are outside the hashed content, so checked here;
-    ASCII text and 64-bit integers are JSON as they are (orjson's range), anything else is serialised."""
-    kind = value.__class__
-    if not ((kind is str and value.isascii()) or (kind is int and -(2**63) <= value < 2**64)):
-        _check_json(value)
+def envelope_fields(envelope: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The record's envelope as ``salesforce.*`` fields: itself when every key is text and every value is
+    non-empty ASCII text or a 64-bit integer (orjson's range; what our sources put there), else a checked
+    copy without the empty values. Raises ``NotJson`` for what JSON cannot carry."""
+    if not envelope:
+        return None
+    for key, value in envelope.items():
+        kind = value.__class__
+        if key.__class__ is not str or not (
+            (kind is str and value and value.isascii()) or (kind is int and -(2**63) <= value < 2**64)
+        ):
+            break
+    else:
+        return envelope
+    checked = {key: value for key, value in envelope.items() if value is not None and value != ""}
+    _check_json(checked)
+    return checked
 
 
 def _check_json(value: Any) -> None:
@@ -318,9 +317,11 @@ def build(
     raw: bool,
     ingested: datetime | None,
     received: datetime,
+    envelope: Mapping[str, Any] | None = None,
+    from_json: bool = False,
 ) -> EventDoc:
-    """The ECS document for one payload; raises ``FieldError`` naming the field that cannot be read,
-    ``NotJson`` when the payload must be sanitised first."""
+    """The ECS document for one payload (``Record``'s fields as arguments); raises ``FieldError`` naming
+    the field that cannot be read, ``NotJson`` when the payload must be sanitised first."""
     extra: dict[str, Any] = {}
     event: dict[str, Any] = {
         "id": "", "kind": family.kind, "category": list(family.category), "type": list(family.type),
@@ -329,18 +330,15 @@ def build(
     if family.action is not None:
         event["action"] = family.action
     doc: EventDoc = {"@timestamp": None, "event": event, "salesforce": extra}
-    envelope: list[str] = []
+    checked = envelope_fields(envelope)
     if family.apply is not None:
         apply, finish = _apply_for(family, family.apply, payload)
-        apply(payload, doc, event, extra, envelope)
+        apply(payload, doc, event, extra, checked)
     else:
         finish = family.finish
-        _apply_table(payload, family.table, doc, extra, envelope)
+        _apply_table(payload, family.table, doc, extra, checked)
         _apply_picks(payload, family.picks, doc)
-    content = _content(payload, envelope)
-    event["id"] = _event_id(family, kind, payload, content)
-    for key in envelope:
-        _check_envelope(payload[key])
+    event["id"] = _event_id(family, kind, payload, from_json)
     for hook in finish:
         hook(payload, doc)
     if doc["@timestamp"] is None:
@@ -353,7 +351,7 @@ def build(
     _related(doc, extra)
     doc["ecs"] = {"version": ECS_VERSION}
     if raw:
-        extra["raw"] = content
+        extra["raw"] = payload  # the record's own dict: it is not used after normalisation
     return doc
 
 

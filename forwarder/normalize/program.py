@@ -17,14 +17,7 @@ from forwarder.events import ECS_VERSION, EventDoc
 from forwarder.normalize import codes
 from forwarder.normalize import hooks as hooks_module
 from forwarder.normalize.compiler import field_source
-from forwarder.normalize.engine import (
-    _ENVELOPE,
-    Family,
-    _check_envelope,
-    _related,
-    hooks_for,
-    id_prefix,
-)
+from forwarder.normalize.engine import Family, _related, envelope_fields, hooks_for, id_prefix
 from forwarder.records import Record
 
 #: run(records, start, events, rejected, ingested, slow) -> index of the first record it did not take
@@ -54,8 +47,6 @@ def compile_program(
         return None
     body, namespace = field_source(family.table, family.picks, keys)
     local = {key: f"a{i}" for i, key in enumerate(keys)}  # the names ``field_source`` unpacks into
-    content = [key for key in keys if key[:1] != _ENVELOPE]
-    envelope = [key for key in keys if key[:1] == _ENVELOPE]
     event = {
         "id": "", "kind": family.kind, "category": list(family.category), "type": list(family.type),
         "dataset": family.dataset, "provider": provider, "module": "salesforce", "severity": 0,
@@ -64,10 +55,10 @@ def compile_program(
         event["action"] = family.action
     hooks = hooks_for(family.finish, keys)
     namespace.update(
-        _Slow=_Slow, _related=_related, _check_envelope=_check_envelope, _dumps=orjson.dumps,
+        _Slow=_Slow, _related=_related, _envelope_fields=envelope_fields, _dumps=orjson.dumps,
         _hash=xxh3_128_hexdigest, _login_type_name=codes.login_type_name,
         _tls_cached=hooks_module._tls_cached, _SHAPE=keys, _SOURCE=source, _KIND=kind,
-        _PREFIX=id_prefix(kind) + orjson.dumps(sorted(content)), _ECS=ECS_VERSION,
+        _PREFIX=id_prefix(kind) + orjson.dumps(sorted(keys)), _ECS=ECS_VERSION,
         **{f"_hook{i}": hook for i, hook in enumerate(hooks)},
     )  # fmt: skip
     event_text = "{" + ", ".join(f"{k!r}: {v!r}" for k, v in event.items()) + "}"
@@ -75,22 +66,30 @@ def compile_program(
         "def run(_records, _start, _events, _rejected, _ingested, _slow):",
         "    _i = _start",
         "    _n = len(_records)",
+        "    _seen = _checked = None",  # the last envelope and its checked fields (a log file: one for all)
         "    while _i < _n:",
         "        _record = _records[_i]",
         "        payload = _record.payload",
         "        if payload.__class__ is not dict or _record.kind != _KIND or _record.source != _SOURCE:",
         "            return _i",
-        "        if tuple(payload) != _SHAPE:",
+        "        _fields = _record.fields",  # the source's word for the key sequence (one shared tuple)
+        "        if _fields is not _SHAPE and (tuple(payload) if _fields is None else _fields) != _SHAPE:",
         "            return _i",
         "        _i += 1",
         "        try:",
+        "            envelope = _record.envelope",
+        "            if envelope is not None:",
+        "                if envelope is _seen:",
+        "                    envelope = _checked",
+        "                else:",
+        "                    _fresh = _envelope_fields(envelope)",
+        "                    _seen, envelope = envelope, _fresh",
+        "                    _checked = _fresh",
         "            extra = {}",
         f"            event = {event_text}",
         '            doc = {"@timestamp": None, "event": event, "salesforce": extra}',
-        "            envelope = []",
         *("        " + line for line in body),
-        *_id_lines(family, local, content),
-        *(_envelope_check(local[key]) for key in envelope),
+        *_id_lines(family, local),
         *(line for i, hook in enumerate(hooks) for line in _hook_lines(hook, f"_hook{i}", local)),
         '            if doc["@timestamp"] is None:',
         "                raise _Slow",
@@ -98,7 +97,7 @@ def compile_program(
         '                event["ingested"] = _ingested',
         *_RELATED,
         '            doc["ecs"] = {"version": _ECS}',
-        *(["            extra['raw'] = _content"] if raw else []),
+        *(["            extra['raw'] = payload"] if raw else []),
         "        except Exception:",  # the reference decides: rejection, sanitised payload, receive time
         "            _result = _slow(_record)",
         "            if _result.__class__ is dict:",
@@ -115,26 +114,17 @@ def compile_program(
     return program
 
 
-def _envelope_check(name: str) -> str:
-    """``engine._check_envelope`` inline for the common types: ASCII text or a 64-bit integer."""
-    return (
-        f"            if not (({name}.__class__ is str and {name}.isascii()) or "
-        f"({name}.__class__ is int and {-(2**63)} <= {name} < {2**64})): _check_envelope({name})"
-    )
-
-
-def _id_lines(family: Family, local: dict[str, str], content: list[str]) -> list[str]:
-    """``event.id`` and the JSON check of the content (``engine._event_id``), with the key order fixed."""
-    # A copy of the payload (a table clone in C) less the envelope keys: cheaper than a 30-key literal.
-    lines = ["            _content = payload.copy()"]
-    lines += [f"            del _content[{key!r}]" for key in local if key[:1] == _ENVELOPE]
-    values = "[" + ", ".join(local[key] for key in sorted(content)) + "]"
+def _id_lines(family: Family, local: dict[str, str]) -> list[str]:
+    """``event.id`` and the JSON check of the payload (``engine._event_id``), with the key order fixed."""
+    values = "[" + ", ".join(local[key] for key in sorted(local)) + "]"
     digest = f"_hash(_PREFIX + _dumps({values}))"
     candidates = [local[key] for key in family.id_keys if key in local]
+    lines = []
     for index, v in enumerate(candidates):  # the first id key holding text wins, else the content hash
         lines += [
             f"            {'if' if index == 0 else 'elif'} {v}.__class__ is str and {v}:",
-            f"                _dumps({values})",  # the raw content must still be JSON (``_check_json``)
+            "                if not _record.from_json:",
+            f"                    _dumps({values})",  # the raw payload must still be JSON (``_check_json``)
             f"                event['id'] = {v}",
         ]
     if candidates:

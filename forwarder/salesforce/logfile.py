@@ -56,18 +56,35 @@ Build = Callable[[list[list[str]], Callable[[list[str]], Payload]], list[Payload
 _MAX_GENERATED_WIDTH = 400
 
 
+#: header -> the one tuple every file with that header shares: ``Record.fields`` is then the same object
+#: for all of them and normalisation recognises it by identity. Bounded: headers come from outside.
+_headers: dict[tuple[str, ...], tuple[str, ...]] = {}
+_MAX_HEADERS = 1_000
+
+
+def shared_header(header: list[str]) -> tuple[str, ...]:
+    key = tuple(header)
+    found = _headers.get(key)
+    if found is None:
+        if len(_headers) >= _MAX_HEADERS:
+            _headers.clear()
+        found = _headers[key] = key
+    return found
+
+
 class RowTyper:
-    """Payload dicts of one file's rows: the header's keys, then the envelope keys (``extra``), values
-    typed by ``LogFileFieldTypes``. Rows as wide as the header (all of them, in practice) go through one
-    dict display generated for the header (keys as ``repr`` literals, presized, no per-row call: 2.3 ->
-    1.7 us per 32-column row against zip and typing in place); a ragged row keeps the keys it has values for.
+    """Payload dicts of one file's rows: the header's keys, values typed by ``LogFileFieldTypes``. Rows as
+    wide as the header (all of them, in practice) go through one dict display generated for the header
+    (keys as ``repr`` literals, presized, no per-row call: 2.3 -> 1.7 us per 32-column row against zip and
+    typing in place); a ragged row keeps the keys it has values for.
     """
 
-    def __init__(self, header: list[str], field_types: str, extra: dict[str, Any]) -> None:
+    def __init__(self, header: list[str], field_types: str) -> None:
         self.header = header
         self.width = len(header)
         self.convert = converters(field_types, self.width)
-        self.extra = extra
+        #: the key sequence of every full-width payload, when the header names each column once
+        self.fields = shared_header(header) if len(set(header)) == self.width else None
         self._build = self._generate() if self.width <= _MAX_GENERATED_WIDTH else None
 
     def payloads(self, rows: list[list[str]]) -> list[dict[str, Any]]:
@@ -79,10 +96,8 @@ class RowTyper:
     def _generate(self) -> Build:
         convert = dict(self.convert)
         names: dict[str, Any] = {f"_c{i}": fn for i, fn in convert.items()}
-        names.update({f"_x{i}": value for i, value in enumerate(self.extra.values())})
         items = [f"{key!r}: _c{i}(v[{i}])" if i in convert else f"{key!r}: v[{i}]"
                  for i, key in enumerate(self.header)]
-        items += [f"{key!r}: _x{i}" for i, key in enumerate(self.extra)]
         source = (
             "def build(rows, ragged):\n"
             f"    return [{{{', '.join(items)}}} if len(v) == {self.width} else ragged(v) for v in rows]\n"
@@ -97,9 +112,7 @@ class RowTyper:
         for index, fn in self.convert:
             if index < len(typed):
                 typed[index] = fn(typed[index])
-        payload: dict[str, Any] = dict(zip(self.header, typed, strict=False))
-        payload.update(self.extra)
-        return payload
+        return dict(zip(self.header, typed, strict=False))
 
 
 def row_hash(event_type: str, values: list[str]) -> int:

@@ -116,7 +116,7 @@ class WatermarkPoller:
             if at < band_end:
                 self._name_gap(ident, at, record)
                 continue
-            batch.append(Record(source=self.name, kind=self.kind, payload=record))
+            batch.append(Record(self.name, self.kind, record, from_json=True))  # rest.py: orjson
             pending[ident] = at
             if len(batch) >= self._config.batch_size:
                 emitted += await self._emit(emit, batch, pending)

@@ -1,7 +1,8 @@
 """EventLogFile polling: files discovered by a CreatedDate + Id cursor, rows streamed, resumable at the row.
 
-Records: ``Record(source="eventlogfile", kind=<EventType>, payload=<row dict typed by LogFileFieldTypes,
-plus "_LogFileId", "_LogDate", "_Interval", "_Sequence">)``, on the bulk lane.
+Records: ``Record(source="eventlogfile", kind=<EventType>, payload=<row dict typed by LogFileFieldTypes>,
+envelope=<log_file_id, log_file_date, log_file_interval, log_file_sequence>, fields=<the header>)``, on
+the bulk lane.
 
 Position (opaque JSON, see ``_state``): ``interval`` in effect, ``watermark`` (highest CreatedDate of a
 finished file), ``done`` (file id -> CreatedDate, or "gap", for files inside the re-query window),
@@ -201,8 +202,8 @@ class EventLogFileSource:
         size = self._config.batch_rows
         rows_seen, batch, hashes = 0, list[Record](), list[int]()
         typer: RowTyper | None = None
-        meta = {"_LogFileId": item.id, "_LogDate": item.log_date, "_Interval": item.interval,
-                "_Sequence": item.sequence}
+        envelope = {"log_file_id": item.id, "log_file_date": item.log_date,  # shared by the file's rows
+                    "log_file_interval": item.interval, "log_file_sequence": item.sequence}
         key = (item.event_type, item.log_date) if item.sequence > 0 else None
         if key is not None and self._dedup.enabled and not self._dedup.knows(key):
             await self._prime_dedup(item, key)
@@ -211,7 +212,7 @@ class EventLogFileSource:
             if typer is None:
                 if not rows:
                     continue
-                typer = RowTyper(rows.pop(0), item.field_types, meta)
+                typer = RowTyper(rows.pop(0), item.field_types)
             start, rows_seen = rows_seen, rows_seen + len(rows)
             if rows_seen <= skip:
                 continue  # emitted before a restart or a failed download (position "row")
@@ -222,7 +223,9 @@ class EventLogFileSource:
             seen: list[int] | None = None  # rows-seen count after each kept row (None: contiguous)
             if key is not None:
                 rows, digests, seen = self._unseen(key, item, rows, start)
-            records = [Record("eventlogfile", item.event_type, payload, received)
+            fields, width = typer.fields, typer.width
+            records = [Record("eventlogfile", item.event_type, payload, received, envelope,
+                              fields if len(payload) == width else None)
                        for payload in typer.payloads(rows)]
             done = 0
             while len(records) - done >= size - len(batch):  # exact batches of batch_rows

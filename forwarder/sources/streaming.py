@@ -67,13 +67,12 @@ def default_backoff(attempt: int) -> float:
 
 
 def to_record(event: Event) -> Record:
-    """The delivered payload as Salesforce sent it, plus where it came from for the normaliser."""
-    payload: dict[str, Any] = dict(event.payload)
-    payload["_replayId"] = event.replay_id
-    payload["_channel"] = event.channel
+    """The delivered payload as Salesforce sent it (decoded by orjson), and where it came from."""
+    envelope: dict[str, Any] = {"replay_id": event.replay_id, "channel": event.channel}
     if event.event_uuid is not None:
-        payload["_EventUuid"] = event.event_uuid
-    return Record(source="streaming", kind=event.channel.rsplit("/", 1)[-1], payload=payload)
+        envelope["event_uuid"] = event.event_uuid
+    kind = event.channel.rsplit("/", 1)[-1]
+    return Record("streaming", kind, event.payload, envelope=envelope, from_json=True)
 
 
 class StreamingSource:

@@ -59,9 +59,12 @@ async def test_every_row_of_every_file_once_in_batches_typed() -> None:
     assert first.source == "eventlogfile"
     assert first.kind == "Login"
     assert first.payload["RUN_TIME"] == 0
-    assert first.payload["_LogFileId"] == "0AT01"
-    assert first.payload["_Sequence"] == 1
-    assert first.payload["_Interval"] == "Hourly"
+    assert first.envelope is not None
+    assert first.envelope["log_file_id"] == "0AT01"
+    assert first.envelope["log_file_sequence"] == 1
+    assert first.envelope["log_file_interval"] == "Hourly"
+    assert first.fields is not None
+    assert tuple(first.payload) == first.fields
     assert journal.appends == 4  # 1000 + 1000 + 500 for the first file, 10 for the second
     assert journal.position is not None
     assert set(journal.position["done"]) == {"0AT01", "0AT02"}

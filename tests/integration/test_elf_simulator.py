@@ -85,7 +85,7 @@ async def test_every_hourly_row_once_through_resets_503s_and_session_expiry() ->
         org.faults.expire_sessions()
         await poll(src, journal)
     assert got(journal) == expected
-    assert all(r.payload["_Interval"] == "Hourly" for r in journal.records)
+    assert all(r.envelope and r.envelope["log_file_interval"] == "Hourly" for r in journal.records)
 
 
 async def test_late_sequence_file_from_the_simulator_is_read_once() -> None:

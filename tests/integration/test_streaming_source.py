@@ -82,7 +82,7 @@ class Journal:
                 await self._changed.wait()
 
     def ids(self, channel: str = LOGIN) -> list[int]:
-        return [r.payload["_replayId"] for r in self.records if r.payload["_channel"] == channel]
+        return [r.envelope["replay_id"] for r in self.records if r.envelope and r.envelope["channel"] == channel]
 
 
 def Clock() -> ManualClock:
@@ -165,7 +165,9 @@ async def test_delivers_every_event_once_with_its_replay_id_and_channel(org: Org
     first = journal.records[0]
     assert (first.source, first.kind) == ("streaming", "LoginEventStream")
     assert first.payload["EventIdentifier"] == "e0"
-    assert isinstance(first.payload["_EventUuid"], str)
+    assert first.envelope is not None
+    assert isinstance(first.envelope["event_uuid"], str)
+    assert first.from_json
 
 
 async def test_latest_starts_with_new_events_only(org: Org) -> None:
@@ -395,7 +397,9 @@ async def test_stale_replay_on_the_automatic_resubscribe_is_not_lost_silently(or
         after = org.publish(2)
         org.server.forget_clients()
         await journal.wait_for(5)
-        assert LOGIN in journal.records[-1].payload["_channel"]
+        last = journal.records[-1].envelope
+        assert last is not None
+        assert (last["channel"], last["replay_id"]) == (LOGIN, after[-1])
     assert journal.ids() == before + after
     assert metric("forwarder_stream_replay_gaps_total", channel=LOGIN) == gaps + 1
     assert [m["ext"]["replay"][LOGIN] for m in org.requests("/meta/subscribe")] == [-2, before[-1], -2]

@@ -51,8 +51,8 @@ def _appomni_stream(path: Path) -> Iterator[Record]:
     if kind == "IdentityVerificationEvent":  # storage-only object: queried, not streamed (facts B1)
         yield Record("query", kind, payload)
         return
-    payload.update(_replayId=message["data"]["event"].get("replayId"), _channel=channel)
-    yield Record("streaming", kind, payload)
+    envelope = {"replay_id": message["data"]["event"].get("replayId"), "channel": channel}
+    yield Record("streaming", kind, payload, envelope=envelope, from_json=True)
 
 
 def _bayeux_examples(path: Path) -> Iterator[Record]:
@@ -62,8 +62,8 @@ def _bayeux_examples(path: Path) -> Iterator[Record]:
             if isinstance(message.get("data"), dict) and "payload" in message["data"]:
                 kind = message["channel"].rsplit("/", 1)[-1]
                 payload = dict(message["data"]["payload"])
-                payload.update(_replayId=message["data"]["event"]["replayId"], _channel=message["channel"])
-                yield Record("streaming", kind, payload)
+                envelope = {"replay_id": message["data"]["event"]["replayId"], "channel": message["channel"]}
+                yield Record("streaming", kind, payload, envelope=envelope, from_json=True)
 
 
 def _appomni_audit(path: Path) -> Record:
@@ -79,9 +79,12 @@ def _appomni_audit(path: Path) -> Record:
 
 
 def _elf_row(row: dict[str, Any], path: Path) -> Record:
-    payload = dict(row)
-    payload.update(_LogFileId="0AT000000000001AAA", _LogDate="", _Interval="Hourly", _Sequence=1)
-    return Record("eventlogfile", str(row["EVENT_TYPE"]), payload)
+    return Record("eventlogfile", str(row["EVENT_TYPE"]), dict(row), envelope=_ELF_ENVELOPE)
+
+
+#: What the EventLogFile source puts beside each row (one mapping for a file's rows; the date left empty).
+_ELF_ENVELOPE = {"log_file_id": "0AT000000000001AAA", "log_file_date": "", "log_file_interval": "Hourly",
+                 "log_file_sequence": 1}  # fmt: skip
 
 
 def _csv_rows(path: Path) -> Iterator[Record]:

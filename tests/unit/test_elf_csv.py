@@ -121,27 +121,30 @@ def test_split_fast_path_takes_plain_quoted_rows_and_declines_escaped_quotes() -
     assert _quoted_rows('"a","b"\r\n') is None
 
 
-def test_row_typer_types_in_place_and_appends_the_envelope() -> None:
-    typer = RowTyper(["EVENT_TYPE", "RUN_TIME", "OK"], "String,Number,Boolean", {"_LogFileId": "0AT1"})
+def test_row_typer_types_in_place_and_shares_one_header_tuple_across_files() -> None:
+    typer = RowTyper(["EVENT_TYPE", "RUN_TIME", "OK"], "String,Number,Boolean")
     rows = [["Login", "12", "true"], ["Login", ""], ["Login", "1.5", "0", "extra"]]
     assert typer.payloads(rows) == [
-        {"EVENT_TYPE": "Login", "RUN_TIME": 12, "OK": True, "_LogFileId": "0AT1"},
-        {"EVENT_TYPE": "Login", "RUN_TIME": None, "_LogFileId": "0AT1"},
-        {"EVENT_TYPE": "Login", "RUN_TIME": 1.5, "OK": False, "_LogFileId": "0AT1"},
+        {"EVENT_TYPE": "Login", "RUN_TIME": 12, "OK": True},
+        {"EVENT_TYPE": "Login", "RUN_TIME": None},
+        {"EVENT_TYPE": "Login", "RUN_TIME": 1.5, "OK": False},
     ]
+    assert typer.fields == ("EVENT_TYPE", "RUN_TIME", "OK")
+    assert RowTyper(["EVENT_TYPE", "RUN_TIME", "OK"], "").fields is typer.fields
+    assert RowTyper(["A", "B", "A"], "").fields is None  # a repeated name: payloads have fewer keys
 
 
 def test_row_typer_generated_and_zipped_paths_agree_even_on_hostile_column_names() -> None:
     header = ["A", "it's \"q\"\\", "__import__('os')", "N", "A"]
     rows = [["1", "2", "3", "4", "5"], ["x"], ["1", "2", "3", "", "5"]]
-    generated = RowTyper(header, "Number,String,String,Number,String", {"_Sequence": 2})
+    generated = RowTyper(header, "Number,String,String,Number,String")
     original = logfile._MAX_GENERATED_WIDTH
     logfile._MAX_GENERATED_WIDTH = 0
     try:
-        zipped = RowTyper(header, "Number,String,String,Number,String", {"_Sequence": 2})
+        zipped = RowTyper(header, "Number,String,String,Number,String")
     finally:
         logfile._MAX_GENERATED_WIDTH = original
     out = generated.payloads([list(r) for r in rows])
     assert out == zipped.payloads([list(r) for r in rows])
     assert [list(p) for p in out] == [list(p) for p in zipped.payloads([list(r) for r in rows])]
-    assert out[0] == {"A": "5", header[1]: "2", header[2]: "3", "N": 4, "_Sequence": 2}
+    assert out[0] == {"A": "5", header[1]: "2", header[2]: "3", "N": 4}

@@ -14,10 +14,14 @@ from forwarder.records import Lane, Record
 def login_row(i: int) -> Record:
     payload = {
         "EVENT_TYPE": "Login", "TIMESTAMP_DERIVED": "2026-11-25T00:00:00.000Z", "USER_ID": f"005{i:012d}",
-        "SOURCE_IP": "198.51.100.7", "LOGIN_STATUS": "LOGIN_NO_ERROR", "RUN_TIME": i, "_LogFileId": "0AT01",
-        "_LogDate": "2026-11-25T00:00:00.000+0000", "_Interval": "Daily", "_Sequence": 0,
+        "SOURCE_IP": "198.51.100.7", "LOGIN_STATUS": "LOGIN_NO_ERROR", "RUN_TIME": i,
     }  # fmt: skip
-    return Record("eventlogfile", "Login", payload)
+    return Record("eventlogfile", "Login", payload, envelope=ENVELOPE, fields=FIELDS)
+
+
+ENVELOPE = {"log_file_id": "0AT01", "log_file_date": "2026-11-25T00:00:00.000+0000",
+            "log_file_interval": "Daily", "log_file_sequence": 0}  # fmt: skip
+FIELDS = ("EVENT_TYPE", "TIMESTAMP_DERIVED", "USER_ID", "SOURCE_IP", "LOGIN_STATUS", "RUN_TIME")
 
 
 async def test_an_emit_of_2000_rows_runs_no_collection_and_restores_the_collector(tmp_path: Path) -> None:

@@ -20,8 +20,8 @@ def _forms(activity: Activity) -> dict[str, Record]:
     forms: dict[str, Record] = {}
     if activity.payload is not None and activity.channel is not None:
         channel = activity.channel
-        payload = {**activity.payload, "_replayId": 1, "_channel": channel}
-        forms[channel] = Record("streaming", channel.rsplit("/", 1)[-1], payload)
+        envelope = {"replay_id": 1, "channel": channel}
+        forms[channel] = Record("streaming", channel.rsplit("/", 1)[-1], dict(activity.payload), envelope=envelope)
     for name, fields in activity.objects.items():
         source = "setupaudittrail" if name == "SetupAuditTrail" else "query"
         forms[name] = Record(source, name, dict(fields))

@@ -44,18 +44,24 @@ def test_batch_programs_equal_the_reference_on_every_fixture() -> None:
 
 def test_a_run_with_bad_rows_and_shape_changes_equals_the_reference() -> None:
     row = {"EVENT_TYPE": "Login", "TIMESTAMP_DERIVED": "2023-03-15T01:38:19.151Z", "LOGIN_STATUS": "LOGIN_NO_ERROR",
-           "TLS_PROTOCOL": "TLSv1.2", "LOGIN_TYPE": "A", "SOURCE_IP": "203.0.113.9", "_LogFileId": "0AT1"}  # fmt: skip
+           "TLS_PROTOCOL": "TLSv1.2", "LOGIN_TYPE": "A", "SOURCE_IP": "203.0.113.9", "REQUEST_ID": "r"}  # fmt: skip
+    envelope = {"log_file_id": "0AT1", "log_file_sequence": 1}
+    fields = tuple(row)
     variants = [
-        row,
-        {**row, "TIMESTAMP_DERIVED": "yesterday"},  # rejected, named
-        {**row, "LOGIN_STATUS": 7, "TLS_PROTOCOL": 1.2, "LOGIN_TYPE": None},  # the hooks' non-text paths
-        {**row, "SOURCE_IP": "\udcff"},  # lone surrogate: sanitised by the reference
-        {**row, "_LogFileId": 2**70},  # envelope value JSON cannot carry
-        dict(reversed(list(row.items()))),  # another shape
-        {**row, "FORWARDED_FOR_IP": "198.51.100.1"},
+        (row, envelope, fields),
+        ({**row, "TIMESTAMP_DERIVED": "yesterday"}, envelope, fields),  # rejected, named
+        ({**row, "LOGIN_STATUS": 7, "TLS_PROTOCOL": 1.2, "LOGIN_TYPE": None}, envelope, fields),  # non-text
+        ({**row, "SOURCE_IP": "\udcff"}, envelope, fields),  # lone surrogate: sanitised by the reference
+        (row, {"log_file_id": 2**70}, fields),  # envelope value JSON cannot carry
+        (row, {"log_file_id": "", "log_file_date": None, "log_file_sequence": 2.0}, None),  # empties dropped
+        (row, {7: "not a text key"}, fields),
+        (dict(reversed(list(row.items()))), envelope, None),  # another shape
+        ({**row, "FORWARDED_FOR_IP": "198.51.100.1"}, None, None),
+        ({"EVENT_TYPE": "Login", "TIMESTAMP_DERIVED": "2023-03-15T01:38:19.151Z"}, envelope, None),  # ragged
     ]
     records = [
-        Record("eventlogfile", "Login", {**v, "REQUEST_ID": f"r{i}"}) for i, v in enumerate(variants * 3)
+        Record("eventlogfile", "Login", {**payload, "REQUEST_ID": f"r{i}"}, envelope=env, fields=keys)
+        for i, (payload, env, keys) in enumerate(variants * 3)
     ]
     records.insert(4, Record("streaming", "LoginEventStream", {"EventDate": "2026-11-26T10:00:30Z"}))
     _same(records)
@@ -72,6 +78,11 @@ def test_stream_program_inline_hooks_equal_the_hooks() -> None:
         {**base, "EventIdentifier": "", "LoginLongitude": float("nan")},
     ]
     _same([Record("streaming", "LoginEventStream", dict(v)) for v in variants * 2])
+    envelopes = [{"replay_id": i, "channel": "/event/LoginEventStream"} for i in range(len(variants) * 2)]
+    _same([
+        Record("streaming", "LoginEventStream", dict(v), envelope=e, from_json=True)
+        for v, e in zip(variants * 2, envelopes, strict=True)
+    ])
 
 
 @settings(max_examples=200, deadline=None)
@@ -93,8 +104,8 @@ def test_content_id_ignores_column_order_and_changes_with_any_value() -> None:
 
 def test_re_issued_file_rows_keep_their_ids() -> None:
     row = {"EVENT_TYPE": "Login", "TIMESTAMP_DERIVED": "2023-03-15T01:38:19.151Z", "REQUEST_ID": "r1"}
-    first = Record("eventlogfile", "Login", {**row, "_LogFileId": "0AT1", "_Sequence": 1})
-    again = Record("eventlogfile", "Login", {**row, "_LogFileId": "0AT2", "_Sequence": 2})
+    first = Record("eventlogfile", "Login", row, envelope={"log_file_id": "0AT1", "log_file_sequence": 1})
+    again = Record("eventlogfile", "Login", row, envelope={"log_file_id": "0AT2", "log_file_sequence": 2})
     (one,), _ = normalize_batch([first])
     (two,), _ = normalize_batch([again])
     assert one["event"]["id"] == two["event"]["id"]

@@ -127,25 +127,30 @@ def test_threat_detection_score_sets_risk_and_severity_and_makes_an_alert() -> N
 
 def test_elf_rows_get_an_id_that_ignores_which_file_they_came_from() -> None:
     row = {"EVENT_TYPE": "Login", "TIMESTAMP": "20230315013819.200", "USER_ID": "0055j000000utlP"}
-    first = normalize_doc(Record("eventlogfile", "Login", {**row, "_LogFileId": "0AT1", "_Sequence": 1}))
-    reissued = normalize_doc(Record("eventlogfile", "Login", {**row, "_LogFileId": "0AT2", "_Sequence": 2}))
+    first = normalize_doc(Record("eventlogfile", "Login", row, envelope={"log_file_id": "0AT1"}))
+    reissued = normalize_doc(
+        Record("eventlogfile", "Login", row, envelope={"log_file_id": "0AT2", "log_file_sequence": 2})
+    )
     other = normalize_doc(Record("eventlogfile", "Login", {**row, "USER_ID": "0055j000000utlQ"}))
     assert not isinstance(first, Rejected)
     assert not isinstance(reissued, Rejected)
     assert not isinstance(other, Rejected)
     assert first["event"]["id"] == reissued["event"]["id"] != other["event"]["id"]
+    assert (first["salesforce"]["log_file_id"], reissued["salesforce"]["log_file_sequence"]) == ("0AT1", 2)
 
 
-def test_empty_envelope_keys_are_still_left_out_of_the_row_id() -> None:
+def test_empty_envelope_values_are_left_out_of_the_document() -> None:
     row = {"EVENT_TYPE": "Login", "TIMESTAMP": "20230315013819.200"}
-    blank = normalize_doc(Record("eventlogfile", "Login", {**row, "_LogDate": ""}))
+    blank = normalize_doc(Record("eventlogfile", "Login", row, envelope={"log_file_date": ""}))
     dated = normalize_doc(
-        Record("eventlogfile", "Login", {**row, "_LogDate": "2023-03-15T01:00:00.000+0000"})
+        Record("eventlogfile", "Login", row, envelope={"log_file_date": "2023-03-15T01:00:00.000+0000"})
     )
     assert not isinstance(blank, Rejected)
     assert not isinstance(dated, Rejected)
     assert blank["event"]["id"] == dated["event"]["id"]
-    assert "_LogDate" not in blank["salesforce"]["raw"]
+    assert "log_file_date" not in blank["salesforce"]
+    assert dated["salesforce"]["log_file_date"] == "2023-03-15T01:00:00.000+0000"
+    assert blank["salesforce"]["raw"] == row
 
 
 def test_stream_event_and_its_storage_object_share_the_event_id() -> None:
@@ -208,7 +213,8 @@ def test_unknown_event_type_keeps_every_field_and_falls_back_to_receive_time() -
 
 
 def test_raw_record_is_kept_by_default_and_dropped_with_raw_none() -> None:
-    record = Record("streaming", "LogoutEventStream", {"EventDate": "2022-12-29T11:38:54Z", "_replayId": 5})
+    payload = {"EventDate": "2022-12-29T11:38:54Z"}
+    record = Record("streaming", "LogoutEventStream", payload, envelope={"replay_id": 5})
     full, bare = normalize_doc(record), normalize_doc(record, raw="none")
     assert not isinstance(full, Rejected)
     assert not isinstance(bare, Rejected)
