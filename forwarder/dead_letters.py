@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from forwarder.journal import Journal, LetterFilter, StoredDeadLetter
+from forwarder.journal import Journal, JournalFullError, LetterFilter, StoredDeadLetter
 from forwarder.records import Lane, Record
 from forwarder.settings import parse_duration
 
@@ -111,6 +111,9 @@ async def _run(config: Config, args: argparse.Namespace) -> int:
         if args.dl_action == "replay":
             return await replay(journal, config, args)
         return await purge(journal, args)
+    except JournalFullError as exc:  # ingest replay with ``when_full: block``: the chunk changed nothing
+        print(f"{exc}: replay stopped; run it again once the sinks have caught up", file=sys.stderr)
+        return 1
     finally:
         await journal.close()
 

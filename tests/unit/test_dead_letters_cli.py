@@ -272,3 +272,25 @@ def test_purge_asks_on_a_terminal(tmp_path: Path) -> None:
     assert code == 0, shown
     assert "deleted 1 dead letters" in shown
     assert stored_ids(state) == [2]
+
+
+def test_ingest_replay_on_a_full_journal_stops_and_changes_nothing(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    settings = yaml.safe_load(config.read_text())
+    settings["state"] |= {"max_bytes": "300KB", "when_full": "block"}
+    config.write_text(yaml.safe_dump(settings))
+    state = seed(tmp_path, [DeadLetter("ingest", "old", audit("0Ym000000000001AAA", "2026-11-25T10:00:00Z"))])
+
+    async def fill() -> None:
+        journal = await SqliteJournal.open(state)
+        try:
+            await journal.append("s", Lane.BULK, [{"pad": "x" * 1000, "n": i} for i in range(400)], [], None)
+        finally:
+            await journal.close()
+
+    asyncio.run(fill())
+    result = run(config, "replay", "--consumer", "ingest", "--all")
+    assert result.returncode == 1
+    assert "size cap" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (stored_ids(state), events(state)) == ([1], [])
