@@ -10,6 +10,7 @@ import pty
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,12 @@ import orjson
 import yaml
 
 from forwarder import dead_letters
-from forwarder.ingest import INGEST_CONSUMER
-from forwarder.journal import DeadLetter
+from forwarder.ingest import INGEST_CONSUMER, rejected_letter
+from forwarder.journal import DeadLetter, StoredDeadLetter
 from forwarder.journal.sqlite import SqliteJournal
-from forwarder.records import Lane
+from forwarder.normalize import Rejected
+from forwarder.normalize.batch import normalize_batch
+from forwarder.records import Lane, Record
 
 SECRET = "s3cr3t-client-secret"
 HEC_TOKEN = "11111111-2222-3333-4444-555555555555"
@@ -294,3 +297,26 @@ def test_ingest_replay_on_a_full_journal_stops_and_changes_nothing(tmp_path: Pat
     assert "size cap" in result.stderr
     assert "Traceback" not in result.stderr
     assert (stored_ids(state), events(state)) == ([1], [])
+
+
+def test_a_stream_letter_replays_to_the_document_the_record_gives_envelope_included() -> None:
+    payload = {
+        "EventIdentifier": "06af6d92-1167-467d-a826-ee8583f7134d", "EventDate": "2022-12-28T11:47:22Z",
+        "CreatedDate": "2022-12-28T11:47:30Z", "Username": "user@example.com", "UserId": "0055j000000utlPAAQ",
+        "SourceIp": "81.2.69.142", "Status": "Success", "LoginType": "Remote Access 2.0",
+    }  # fmt: skip
+    envelope = {"replay_id": 42, "channel": "/event/LoginEventStream"}
+    record = Record("streaming", "LoginEventStream", payload, envelope=envelope)
+    stored = orjson.loads(
+        orjson.dumps(rejected_letter(Rejected(record, "old")).payload)
+    )  # as the journal keeps it
+    letter = StoredDeadLetter(7, "ingest", "old", stored, datetime.now(UTC))
+
+    [direct], _ = normalize_batch([record])
+    events, done, refused = dead_letters.renormalise([letter], "full")
+    assert (done, refused) == ([7], {})
+    [replayed] = events[Lane.REALTIME]
+    for doc in (direct, replayed):
+        doc["event"].pop("ingested", None)
+    assert replayed == direct
+    assert replayed["salesforce"]["replay_id"] == 42
