@@ -20,6 +20,7 @@ import orjson
 import pytest
 import yaml
 
+from forwarder.journal import DeadLetter
 from forwarder.journal.sqlite import SqliteJournal
 from forwarder.records import Lane
 from forwarder.testing.receivers import Fault
@@ -237,3 +238,28 @@ async def test_replay_refused_again_keeps_the_letters_with_the_new_reason(stack:
         assert await stop(daemon) == 0, stack.log.read_text()[-3000:]
     assert stack.hec.unique_ids() == set()
     assert (await listed(stack))["counts"] == {"hec": 3}
+
+
+async def test_ingest_replay_beside_the_running_daemon_reaches_every_sink(stack: Stack) -> None:
+    record = {"Id": "0Ym000000000042AAA", "CreatedDate": "2026-11-25T10:00:00.000+0000", "Action": "login"}
+    letter = DeadLetter(
+        consumer="ingest",
+        reason="CreatedDate: refused by an older normaliser",
+        payload={"source": "setupaudittrail", "kind": "SetupAuditTrail", "received_at": "2026-11-25T10:00:01+00:00",
+                 "payload": record},
+    )  # fmt: skip
+    journal = await SqliteJournal.open(stack.state)
+    try:
+        await journal.dead_letter([letter])
+    finally:
+        await journal.close()
+    daemon = await start_daemon(stack)
+    try:
+        code, out = await cli(stack, "replay", "--consumer", "ingest", "--all")
+        assert code == 0, out
+        assert "ingest: 1 were normalised and appended" in out
+        await until(lambda: stack.hec.unique_ids() == {record["Id"]}, "the replayed event at HEC")
+        await until(lambda: archived(stack.archive) == [record["Id"]], "the replayed event in the archive")
+    finally:
+        assert await stop(daemon) == 0, stack.log.read_text()[-3000:]
+    assert letters(stack.state, "ingest") == 0
