@@ -1,5 +1,6 @@
 """syslog sink: RFC 5424 (default) or RFC 3164 messages carrying the event as JSON or CEF, over UDP, TCP
-(octet counting or LF framing) or TLS with optional mutual TLS. Layout and field mapping: docs/syslog.md.
+(octet counting or LF framing), TLS with optional mutual TLS, or RELP (acknowledged, plain or in TLS).
+Layout and field mapping: docs/syslog.md.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sinks import SinkConfig, SinkLimits
 
 from . import rfc5424 as r
 from .cef import encode_cef, lookup
+from .relp import DEFAULT_WINDOW, RelpTransport
 from .transport import DatagramTransport, Endpoint, StreamTransport, Transport, client_ssl_context
 
 __all__ = ["DEFAULT_SD_PARAMS", "SyslogConfig", "SyslogSink"]
@@ -51,11 +53,15 @@ class SyslogConfig(SinkConfig):
     """A syslog destination."""
 
     type: Literal["syslog"]
-    address: str = Field(description="udp://host:port, tcp://host:port or tls://host:port (6514 for TLS).")
+    address: str = Field(
+        description="udp://host:port, tcp://host:port, tls://host:port (6514 for TLS), or relp://host:port "
+        "and relp+tls://host:port for RELP (rsyslog imrelp: every message acknowledged; no standard port)."
+    )
     format: Literal["rfc5424", "rfc3164"] = Field("rfc5424", description="Syslog header format.")
     framing: Literal["octet_counting", "lf"] = Field(
         "octet_counting",
-        description="TCP/TLS framing (RFC 6587): octet counting (safe for any content) or LF-terminated.",
+        description="TCP/TLS framing (RFC 6587): octet counting (safe for any content) or LF-terminated. "
+        "Irrelevant for RELP, which frames every message itself.",
     )
     message: Literal["json", "cef"] = Field("json", description="MSG payload: the ECS event as JSON, or CEF.")
     facility: int = Field(
@@ -86,8 +92,19 @@ class SyslogConfig(SinkConfig):
         "either way; default 2048 on UDP, 8192 on TCP/TLS. Must not exceed the receiver's limit.",
     )
     connect_timeout: float = Field(10.0, gt=0, description="Seconds to connect (and finish a TLS handshake).")
-    write_timeout: float = Field(30.0, gt=0, description="Seconds one batch write may take.")
-    tls: TlsConfig = Field(default_factory=TlsConfig, description="TLS options for tls:// addresses.")
+    write_timeout: float = Field(
+        30.0, gt=0, description="Seconds one batch write may take; for RELP, until every message is acked."
+    )
+    relp_window: int = Field(
+        DEFAULT_WINDOW,
+        ge=1,
+        le=1024,
+        description="RELP only: messages sent ahead of their acknowledgements (omrelp's windowSize; 128 "
+        "as in librelp). Larger is faster on slow links and resends more after a lost session.",
+    )
+    tls: TlsConfig = Field(
+        default_factory=TlsConfig, description="TLS options for tls:// and relp+tls:// addresses."
+    )
 
     @field_validator("facility", mode="before")
     @classmethod
@@ -124,8 +141,8 @@ class SyslogConfig(SinkConfig):
 
     @model_validator(mode="after")
     def _fits_the_transport(self) -> SyslogConfig:
-        if self.tls.cert_file and not self.address.startswith("tls://"):
-            raise ValueError("tls.cert_file is set but the address is not tls://")
+        if self.tls.cert_file and not self.endpoint.tls:
+            raise ValueError("tls.cert_file is set but the address is not tls:// or relp+tls://")
         if self.address.startswith("udp://") and (self.max_message_bytes or 0) > UDP_PAYLOAD_MAX:
             raise ValueError(f"max_message_bytes: a UDP datagram carries at most {UDP_PAYLOAD_MAX} bytes")
         return self
@@ -144,7 +161,8 @@ class SyslogSink:
         self.config = config
         endpoint = config.endpoint
         self._stream = endpoint.scheme != "udp"
-        self._lf = self._stream and config.framing == "lf"
+        self._framed = endpoint.scheme in ("tcp", "tls")  # RELP carries the bare message (its own DATALEN)
+        self._lf = self._framed and config.framing == "lf"
         self._max = config.max_message_bytes or (STREAM_DEFAULT_MAX if self._stream else UDP_DEFAULT_MAX)
         self._hostname = config.hostname or socket.gethostname()
         self._procid = str(os.getpid())
@@ -161,18 +179,17 @@ class SyslogSink:
     def _make_transport(self, endpoint: Endpoint) -> Transport:
         if not self._stream:
             return DatagramTransport(endpoint)
-        context = (
-            client_ssl_context(self.config.tls, f"sinks.{self.name}") if endpoint.scheme == "tls" else None
-        )
-        return StreamTransport(
-            self.name, endpoint, context, self.config.connect_timeout, self.config.write_timeout
-        )
+        context = client_ssl_context(self.config.tls, f"sinks.{self.name}") if endpoint.tls else None
+        timeouts = (self.config.connect_timeout, self.config.write_timeout)
+        if endpoint.scheme in ("relp", "relp+tls"):
+            return RelpTransport(self.name, endpoint, context, *timeouts, window=self.config.relp_window)
+        return StreamTransport(self.name, endpoint, context, *timeouts)
 
     def encode(self, event: EventDoc) -> bytes:
         """One message, framed for the transport: ``LEN SP MSG`` (octet counting, RFC 6587 §3.4.1),
-        ``MSG LF`` (RFC 6587 §3.4.2) or the bare datagram (RFC 5426)."""
+        ``MSG LF`` (RFC 6587 §3.4.2), or bare: the datagram (RFC 5426) or a RELP command's DATA."""
         message = self.message(event)
-        if not self._stream:
+        if not self._framed:
             return message
         if self._lf:
             return message + b"\n"
@@ -188,13 +205,14 @@ class SyslogSink:
         return self._shrink(event, now, len(whole))
 
     async def send(self, batch: Sequence[bytes]) -> None:
-        """Write the batch. Syslog has no acknowledgement: success means the bytes left for the kernel
-        (reference §3.3); use TCP or TLS for anything but best effort."""
+        """Write the batch. Over UDP, TCP and TLS syslog has no acknowledgement: success means the bytes left
+        for the kernel (reference §3.3). Over RELP success means the receiver acknowledged every message."""
         await self._transport.write(batch)
 
     async def check(self) -> None:
         """Pass on a live, quiet connection; otherwise connect (completing TLS and watching for a refused
-        client certificate) and disconnect. Raises ``RetryableError`` when the receiver is unreachable."""
+        client certificate; for RELP opening a session) and disconnect (RELP keeps the session). Raises
+        ``RetryableError`` when the receiver is unreachable or refuses us."""
         await self._transport.probe()
 
     async def close(self) -> None:

@@ -1,5 +1,6 @@
-"""Syslog transports: UDP (RFC 5426), TCP (RFC 6587) and TLS (RFC 5425). One connection, opened lazily and
-again on the next write after any failure; every failure surfaces as ``RetryableError``, never retried here.
+"""Syslog transports: UDP (RFC 5426), TCP (RFC 6587) and TLS (RFC 5425); RELP lives in relp.py. One
+connection, opened lazily and again on the next write after any failure; every failure surfaces as
+``RetryableError``, never retried here.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ log = structlog.get_logger()
 #: rejects the client certificate does so *after* the client's handshake completed (reference §3.3), so
 #: only a short read shows it.
 TLS_REJECT_WINDOW = 0.5
+#: Address schemes, and those that run over TLS (``relp+tls``: RELP inside TLS, as librelp's tls="on").
+SCHEMES = ("udp", "tcp", "tls", "relp", "relp+tls")
+TLS_SCHEMES = ("tls", "relp+tls")
 
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """A parsed ``udp://``, ``tcp://`` or ``tls://`` address."""
+    """A parsed ``udp://``, ``tcp://``, ``tls://``, ``relp://`` or ``relp+tls://`` address."""
 
     scheme: str
     host: str
@@ -39,17 +43,24 @@ class Endpoint:
     def parse(cls, address: str) -> Endpoint:
         """Raises ``ValueError`` with a readable reason for anything but ``scheme://host:port``."""
         parts = urlsplit(address)
-        if parts.scheme not in ("udp", "tcp", "tls"):
-            raise ValueError("address must start with udp://, tcp:// or tls://")
+        if parts.scheme not in SCHEMES:
+            raise ValueError("address must start with udp://, tcp://, tls://, relp:// or relp+tls://")
         try:
             port = parts.port
         except ValueError:
             port = None
+        # No default port: 514 and 6514 are IANA's for syslog over UDP/TCP and TLS, but RELP has none
+        # (rsyslog's imrelp requires `port`; its examples use 2514 and 20514), so the port is always explicit.
         if not parts.hostname or port is None or port == 0:
             raise ValueError("address must be scheme://host:port with a port in 1..65535")
         if parts.path not in ("", "/") or parts.query or parts.username:
             raise ValueError("address takes no path, query or credentials")
         return cls(parts.scheme, parts.hostname, port)
+
+    @property
+    def tls(self) -> bool:
+        """True for the schemes that run over TLS."""
+        return self.scheme in TLS_SCHEMES
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -108,7 +119,8 @@ class StreamTransport:
                     await writer.drain()
             except OSError as exc:  # reset, broken pipe, timeout (TimeoutError is an OSError)
                 await self._abort()
-                raise RetryableError(f"syslog write to {self._endpoint} failed: {_reason(exc)}") from None
+                why = describe_error(exc)
+                raise RetryableError(f"syslog write to {self._endpoint} failed: {why}") from None
 
     async def probe(self) -> None:
         # A live, quiet connection is proof enough (a server refusing our TLS identity would have closed
@@ -121,13 +133,13 @@ class StreamTransport:
             if self._context is not None:
                 await _await_tls_refusal(reader, self._endpoint)
         finally:
-            await _close_quietly(writer)
+            await close_quietly(writer)
 
     async def close(self) -> None:
         async with self._lock:
             writer, self._reader, self._writer = self._writer, None, None
             if writer is not None:
-                await _close_quietly(writer)
+                await close_quietly(writer)
 
     async def _connection(self) -> asyncio.StreamWriter:
         # A peer that closed its side (restart, idle timeout) is noticed here, before the write, because
@@ -152,10 +164,9 @@ class StreamTransport:
                 )
         except OSError as exc:  # refused, unreachable, TLS handshake or verification failure, timeout
             metrics.syslog_connections.labels(self._sink, "failed").inc()
-            log.warning(
-                "syslog_connect_failed", sink=self._sink, address=str(self._endpoint), error=_reason(exc)
-            )
-            raise RetryableError(f"cannot connect to {self._endpoint}: {_reason(exc)}") from None
+            why = describe_error(exc)
+            log.warning("syslog_connect_failed", sink=self._sink, address=str(self._endpoint), error=why)
+            raise RetryableError(f"cannot connect to {self._endpoint}: {why}") from None
         metrics.syslog_connections.labels(self._sink, "opened").inc()
         log.info("syslog_connected", sink=self._sink, address=str(self._endpoint))
         return pair
@@ -202,7 +213,7 @@ class DatagramTransport:
                 _UdpProtocol, remote_addr=(self._endpoint.host, self._endpoint.port)
             )
         except OSError as exc:
-            raise RetryableError(f"cannot open {self._endpoint}: {_reason(exc)}") from None
+            raise RetryableError(f"cannot open {self._endpoint}: {describe_error(exc)}") from None
         self._transport, self._protocol = transport, protocol
         return transport, protocol
 
@@ -213,7 +224,7 @@ class DatagramTransport:
         if self._transport is not None:
             self._transport.close()
         self._transport = self._protocol = None
-        raise RetryableError(f"syslog datagram to {self._endpoint} failed: {_reason(error)}")
+        raise RetryableError(f"syslog datagram to {self._endpoint} failed: {describe_error(error)}")
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
@@ -251,11 +262,11 @@ async def _await_tls_refusal(reader: asyncio.StreamReader, endpoint: Endpoint) -
     except TimeoutError:
         return
     except OSError as exc:
-        raise RetryableError(f"{endpoint} refused the TLS session: {_reason(exc)}") from None
+        raise RetryableError(f"{endpoint} refused the TLS session: {describe_error(exc)}") from None
     raise RetryableError(f"{endpoint} closed the TLS session right after the handshake")
 
 
-async def _close_quietly(writer: asyncio.StreamWriter) -> None:
+async def close_quietly(writer: asyncio.StreamWriter) -> None:
     # A clean close sends TLS close_notify; without it rsyslog logs "TLS connection was non-properly
     # terminated" (reference §3.3). gtls never answers close_notify, hence the suppressed errors.
     writer.close()
@@ -264,7 +275,7 @@ async def _close_quietly(writer: asyncio.StreamWriter) -> None:
             await writer.wait_closed()
 
 
-def _reason(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
     """A short, secret-free description of a socket or TLS failure."""
     if isinstance(exc, ssl.SSLError):
         return f"{type(exc).__name__}: {exc.reason or exc}"

@@ -1,5 +1,6 @@
 """A real rsyslogd for the syslog sink's end-to-end tests: a throwaway PKI (CA, server, client), the receiver
-config verified in reference §4.1 on free loopback ports, start and stop by pid, and the parsed JSON lines.
+config verified in reference §4.1 on free loopback ports (plus imrelp for RELP, plain and TLS), start and
+stop by pid (SIGKILL too, for the chaos tests), and the parsed JSON lines.
 
 rsyslog writes every parsed RFC 5424 field of each message as one JSON line (``received.jsonl``), so tests
 assert on what a real syslog server understood, not on our own parser.
@@ -27,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 #: Debian packages the tests need (``.ci/run`` / ``make install`` must install them).
-PACKAGES = "rsyslog rsyslog-gnutls rsyslog-openssl"
+PACKAGES = "rsyslog rsyslog-gnutls rsyslog-openssl rsyslog-relp"
 
 CONFIG = """
 global(
@@ -41,6 +42,7 @@ global(
 module(load="imudp")
 module(load="imtcp" maxSessions="200")
 module(load="mmpstrucdata")
+module(load="imrelp")
 input(type="imudp" address="127.0.0.1" port="@UDP@" ruleset="capture" name="udp")
 input(type="imtcp" address="127.0.0.1" port="@TCP@" ruleset="capture" name="tcp")
 input(type="imtcp" address="127.0.0.1" port="@TLS_GTLS@" ruleset="capture" name="tls-gtls"
@@ -49,6 +51,12 @@ input(type="imtcp" address="127.0.0.1" port="@TLS_OSSL@" ruleset="capture" name=
       streamDriver.name="ossl" streamDriver.mode="1" streamDriver.authMode="anon")
 input(type="imtcp" address="127.0.0.1" port="@MTLS@" ruleset="capture" name="mtls-ossl"
       streamDriver.name="ossl" streamDriver.mode="1" streamDriver.authMode="x509/certvalid")
+input(type="imrelp" address="127.0.0.1" port="@RELP@" ruleset="capture" name="relp")
+# imrelp's TLS always authenticates the client too (librelp's default authMode is fingerprint); certvalid
+# checks the client certificate against the CA (rsyslog imrelp tls.authMode).
+input(type="imrelp" address="127.0.0.1" port="@RELP_TLS@" ruleset="capture" name="relp-tls" tls="on"
+      tls.cacert="@DIR@/tls/ca.pem" tls.mycert="@DIR@/tls/server.pem" tls.myprivkey="@DIR@/tls/server.key"
+      tls.authmode="certvalid")
 template(name="jsonl" type="string" string="%$!all-json-plain%\\n")
 template(name="ts3339" type="string" string="%timestamp:::date-rfc3339%")
 ruleset(name="capture") {
@@ -69,6 +77,10 @@ ruleset(name="capture") {
   action(type="omfile" file="@DIR@/received.jsonl" template="jsonl" flushOnTXEnd="on" asyncWriting="off")
 }
 """
+
+
+#: The inputs listening on TCP ports (UDP aside), by their placeholder in CONFIG.
+STREAM_INPUTS = ("TCP", "TLS_GTLS", "TLS_OSSL", "MTLS", "RELP", "RELP_TLS")
 
 
 @dataclass(frozen=True)
@@ -192,14 +204,14 @@ class Rsyslog:
         (directory / "work").mkdir(exist_ok=True)
         self.ports = {
             "UDP": free_port(socket.SOCK_DGRAM),
-            **{k: free_port() for k in ("TCP", "TLS_GTLS", "TLS_OSSL", "MTLS")},
+            **{k: free_port() for k in STREAM_INPUTS},
         }
         self.output = directory / "received.jsonl"
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr = directory / "stderr.log"
 
     def address(self, port: str, scheme: str) -> str:
-        """``scheme://127.0.0.1:<port>`` for one of UDP, TCP, TLS_GTLS, TLS_OSSL, MTLS."""
+        """``scheme://127.0.0.1:<port>`` for one of UDP, TCP, TLS_GTLS, TLS_OSSL, MTLS, RELP, RELP_TLS."""
         return f"{scheme}://127.0.0.1:{self.ports[port]}"
 
     def start(self) -> None:
@@ -219,7 +231,7 @@ class Rsyslog:
 
     def _wait_ready(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
-        pending = {"TCP", "TLS_GTLS", "TLS_OSSL", "MTLS"}
+        pending = set(STREAM_INPUTS)
         while pending and time.monotonic() < deadline:
             self._check_alive()
             for key in sorted(pending):
@@ -277,6 +289,13 @@ class Rsyslog:
     def stderr(self) -> str:
         """rsyslogd's diagnostics so far."""
         return self._stderr.read_text(errors="replace") if self._stderr.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL and wait: rsyslog dies mid-session without a word (no serverclose, no FIN from RELP)."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
 
     def stop(self) -> None:
         """SIGTERM and wait; idempotent."""
