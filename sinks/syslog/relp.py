@@ -223,6 +223,9 @@ class _Session:
             self.fail(str(exc))
         except OSError as exc:
             self.fail(describe_error(exc))
+        except Exception as exc:  # a silently dead reader would leave the batch waiting for write_timeout
+            self.fail(f"unexpected {type(exc).__name__} reading from the server")
+            raise
 
     def _dispatch(self, frame: Frame) -> None:
         if frame.txnr == 0:
