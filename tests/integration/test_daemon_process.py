@@ -42,15 +42,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         HecReceiver(tokens={HEC_TOKEN}, acks=True) as hec,
     ):
         config = {
-            "salesforce": {
-                "login_url": org.base_url,
-                "auth": {
-                    "type": "jwt_bearer",
-                    "client_id": org.client_id,
-                    "username": org.username,
-                    "private_key_file": str(org.private_key_path),
-                },
-            },
+            "salesforce": org.salesforce_config(),
             "sources": {
                 "streaming": {"channels": ["/event/LoginEventStream", "/event/ApiEventStream"], "replay": "earliest"},
                 "eventlogfile": {"poll_interval": "2s", "start": start.date().isoformat()},

@@ -45,15 +45,7 @@ class Stack:
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     async with Simulator(seed=3, activities=10) as org, HecReceiver(tokens={HEC_TOKEN}) as hec:
         config = {
-            "salesforce": {
-                "login_url": org.base_url,
-                "auth": {
-                    "type": "jwt_bearer",
-                    "client_id": org.client_id,
-                    "username": org.username,
-                    "private_key_file": str(org.private_key_path),
-                },
-            },
+            "salesforce": org.salesforce_config(),
             # No source: the test appends events itself, so it knows exactly which ones a sink refuses.
             "sources": {
                 name: {"enabled": False} for name in ("streaming", "eventlogfile", "setupaudittrail")

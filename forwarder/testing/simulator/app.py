@@ -175,6 +175,18 @@ class Simulator:
     def refresh_token(self) -> str:
         return self.oauth.refresh_token
 
+    def salesforce_config(self) -> dict[str, Any]:
+        """The ``salesforce:`` section of a forwarder config that signs in to this org (JWT bearer)."""
+        return {
+            "login_url": self.base_url,
+            "auth": {
+                "type": "jwt_bearer",
+                "client_id": self.client_id,
+                "username": self.username,
+                "private_key_file": str(self.private_key_path),
+            },
+        }
+
     @property
     def org_id(self) -> str:
         return self.traffic.org_id
