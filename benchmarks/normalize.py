@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from forwarder.normalize import Rejected, normalize, normalize_doc
-from forwarder.normalize.batch import normalize_batch
+from forwarder.normalize.batch import gc_paused, normalize_batch
 from forwarder.records import Record
 from forwarder.salesforce.logfile import shared_header
 
@@ -122,6 +122,49 @@ def _per_record(fn: Callable[[Record], Any]) -> Callable[[list[Record]], float]:
     return lambda records: _seconds(fn, records)
 
 
+def document_floor(records: list[Record]) -> Callable[[list[Record]], float]:
+    """What building our document's containers costs before any work: a generated function made of dict
+    and list literals only, shaped like the first record's document, its leaves taken from the payload where
+    a payload value equals them (else constants), ``salesforce.raw`` the payload. No checks, conversions,
+    hashing or hooks: the least any code producing this document pays per event, in the same batches."""
+    (doc,), _ = normalize_batch(records[:1], ingested=INGESTED)
+    values = list(records[0].payload.values())
+    constants: list[Any] = []
+
+    def literal(node: Any) -> str:
+        if node is records[0].payload:
+            return "payload"
+        if node.__class__ is dict:
+            return "{" + ", ".join(f"{key!r}: {literal(value)}" for key, value in node.items()) + "}"
+        if node.__class__ is list:
+            return "[" + ", ".join(literal(item) for item in node) + "]"
+        for index, value in enumerate(values):
+            if value.__class__ is node.__class__ and value == node:
+                return f"a{index}"
+        constants.append(node)
+        return f"c[{len(constants) - 1}]"
+
+    body = literal(doc)
+    source = (
+        "def build(records, out):\n    for record in records:\n        payload = record.payload\n"
+        f"        {''.join(f'a{i}, ' for i in range(len(values)))}= payload.values()\n"
+        f"        out.append({body})\n"
+    )
+    namespace: dict[str, Any] = {"c": constants}
+    exec(compile(source, "<document floor>", "exec"), namespace)  # built from our own document
+    build = namespace["build"]
+
+    def seconds(batch: list[Record]) -> float:
+        start = time.perf_counter()
+        out: list[Any] = []
+        with gc_paused():  # as normalize_batch builds its documents
+            build(batch, out)
+        del out
+        return time.perf_counter() - start
+
+    return seconds
+
+
 def measure(
     name: str,
     records: list[Record],
@@ -185,6 +228,9 @@ def main() -> None:
         measure("normalize_doc_elf_login", elf, one_by_one, None, "normalize_doc"),
         measure("normalize_doc_login_event_stream", stream, one_by_one, None, "normalize_doc"),
         measure("normalize_model_elf_login", elf[: N // 4], _per_record(normalize), None, "normalize"),
+        # informational: the same documents built from bare literals (docs/normalisation.md, the ceiling)
+        measure("document_floor_elf_login", elf, document_floor(elf), None, "literals only"),
+        measure("document_floor_login_event_stream", stream, document_floor(stream), None, "literals only"),
     ]
     for result in results:
         print(
