@@ -17,7 +17,7 @@ import structlog
 from forwarder import __version__, metrics
 from forwarder.errors import RetryableError
 
-from .transport import Endpoint, close_quietly, describe_error
+from .transport import Endpoint, close_quietly, describe_error, peer_is_quiet
 
 log = structlog.get_logger()
 
@@ -158,6 +158,12 @@ class _Session:
         return self.failure is None and not self.writer.is_closing()
 
     @property
+    def reusable(self) -> bool:
+        """Alive, and with nothing outstanding nothing waiting in the socket either: a RELP server speaks
+        unasked only to hint ``serverclose`` (or close), possibly not yet seen by the event loop."""
+        return self.alive and (bool(self._pending) or peer_is_quiet(self.writer))
+
+    @property
     def outstanding(self) -> int:
         return len(self._pending)
 
@@ -280,7 +286,10 @@ class RelpTransport:
 
     async def probe(self) -> None:
         """A live session passes; otherwise open one (``open``/``rsp``, so a receiver that refuses the
-        session or our TLS identity fails the check) and keep it for the next batch."""
+        session or our TLS identity fails the check) and keep it for the next batch. Never waits for a
+        batch in flight: its session is alive."""
+        if self._session is not None and self._session.reusable:
+            return
         async with self._lock:
             await self._current()
 
@@ -291,7 +300,7 @@ class RelpTransport:
                 await session.close()
 
     async def _current(self) -> _Session:
-        if self._session is not None and self._session.alive:
+        if self._session is not None and self._session.reusable:
             return self._session
         if self._session is not None:
             await self._drop(self._session, self._session.failure or "connection closed")

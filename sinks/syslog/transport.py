@@ -126,7 +126,7 @@ class StreamTransport:
         # A live, quiet connection is proof enough (a server refusing our TLS identity would have closed
         # it); otherwise a fresh connection, and for TLS a short wait for a post-handshake refusal.
         current = self._writer
-        if current is not None and not current.is_closing() and _quiet(current):
+        if current is not None and not current.is_closing() and peer_is_quiet(current):
             return
         reader, writer = await self._open()
         try:
@@ -146,7 +146,7 @@ class StreamTransport:
         # TCP would accept one more write into the void. rsyslog's own TCP sender does the same peek right
         # before send() (rsyslog runtime/nsd_ptcp.c CheckConnection, recv(MSG_DONTWAIT | MSG_PEEK)).
         if self._writer is not None and self._reader is not None:
-            if not self._writer.is_closing() and not self._reader.at_eof() and _quiet(self._writer):
+            if not self._writer.is_closing() and not self._reader.at_eof() and peer_is_quiet(self._writer):
                 return self._writer
             await self._abort()
         self._reader, self._writer = await self._open()
@@ -236,7 +236,7 @@ class _UdpProtocol(asyncio.DatagramProtocol):
             self.error = exc
 
 
-def _quiet(writer: asyncio.StreamWriter) -> bool:
+def peer_is_quiet(writer: asyncio.StreamWriter) -> bool:
     """True when the peer has sent nothing: a syslog receiver never talks, so pending bytes or EOF in the
     kernel buffer mean it closed or is closing (an EOF the event loop has not processed yet). Peeking on a
     duplicate of the socket leaves asyncio's own reads undisturbed."""

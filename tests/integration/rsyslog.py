@@ -51,10 +51,10 @@ input(type="imtcp" address="127.0.0.1" port="@TLS_OSSL@" ruleset="capture" name=
       streamDriver.name="ossl" streamDriver.mode="1" streamDriver.authMode="anon")
 input(type="imtcp" address="127.0.0.1" port="@MTLS@" ruleset="capture" name="mtls-ossl"
       streamDriver.name="ossl" streamDriver.mode="1" streamDriver.authMode="x509/certvalid")
-input(type="imrelp" address="127.0.0.1" port="@RELP@" ruleset="capture" name="relp")
+input(type="imrelp" address="127.0.0.1" port="@RELP@" ruleset="relp_capture" name="relp")
 # imrelp's TLS always authenticates the client too (librelp's default authMode is fingerprint); certvalid
 # checks the client certificate against the CA (rsyslog imrelp tls.authMode).
-input(type="imrelp" address="127.0.0.1" port="@RELP_TLS@" ruleset="capture" name="relp-tls" tls="on"
+input(type="imrelp" address="127.0.0.1" port="@RELP_TLS@" ruleset="relp_capture" name="relp-tls" tls="on"
       tls.cacert="@DIR@/tls/ca.pem" tls.mycert="@DIR@/tls/server.pem" tls.myprivkey="@DIR@/tls/server.key"
       tls.authmode="certvalid")
 template(name="jsonl" type="string" string="%$!all-json-plain%\\n")
@@ -75,6 +75,12 @@ ruleset(name="capture") {
   set $!msg = $msg;
   set $!raw = $rawmsg;
   action(type="omfile" file="@DIR@/received.jsonl" template="jsonl" flushOnTXEnd="on" asyncWriting="off")
+}
+# RELP input: a Direct queue runs the ruleset inside imrelp's callback, and librelp answers "200 OK" only
+# after the callback returned (librelp scsyslog.c), so an acknowledged message is already in the file. With
+# the default in-memory main queue a SIGKILL could lose acknowledged messages inside rsyslog.
+ruleset(name="relp_capture" queue.type="Direct") {
+  call capture
 }
 """
 
