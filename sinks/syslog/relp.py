@@ -279,7 +279,7 @@ class RelpTransport:
                 async with asyncio.timeout(self._write_timeout):
                     answers = await self._exchange(session, frames)
             except (RelpProtocolError, OSError) as exc:  # TimeoutError is an OSError
-                why = "no acknowledgement in time" if isinstance(exc, TimeoutError) else str(exc)
+                why = _why(exc)
                 await self._drop(session, why)
                 raise RetryableError(f"RELP delivery to {self._endpoint} failed: {why}") from None
             _raise_refusals(self._endpoint, answers)
@@ -338,7 +338,7 @@ class RelpTransport:
                     await session.abort("open failed")
                     raise
         except (OSError, RelpProtocolError) as exc:  # refused, TLS failure, timeout, refused session
-            why = describe_error(exc) if isinstance(exc, OSError) else str(exc)
+            why = describe_error(exc) if isinstance(exc, OSError) else str(exc)  # "timed out" for a timeout
             metrics.syslog_connections.labels(self._sink, "failed").inc()
             log.warning("relp_session_failed", sink=self._sink, address=str(self._endpoint), error=why)
             raise RetryableError(f"cannot open a RELP session with {self._endpoint}: {why}") from None
@@ -377,6 +377,12 @@ def _raise_refusals(endpoint: Endpoint, answers: list[Response]) -> None:
         raise RetryableError(
             f"{endpoint} refused {len(refused)} of {len(answers)} messages: {first.code} {first.text}"
         )
+
+
+def _why(exc: RelpProtocolError | OSError) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no acknowledgement in time"
+    return describe_error(exc) if isinstance(exc, OSError) else str(exc)
 
 
 def _printable(text: str, limit: int = 200) -> str:
