@@ -4,7 +4,8 @@ Syslog has no status codes, no size refusal and no credentials, so the "status",
 checks are skipped for it (syslog over TCP/TLS has no application-level answer at all: RFC 6587, RFC 5425).
 It also has no acknowledgement: a finished write says nothing about receipt. The suite inspects the
 receiver as soon as ``send`` returns, so the harness's sink returns only once the receiver has parsed every
-frame of the batch (the frames themselves travel through the real sink and a real socket).
+frame of the batch (the frames themselves travel through the real sink and a real socket). RELP, which
+does acknowledge, runs the suite without that wait in harness_syslog_relp.py.
 """
 
 from __future__ import annotations
