@@ -330,9 +330,10 @@ class RelpTransport:
             answers.append(session.command(b"syslog", message))
         await session.writer.drain()
         results = [await answer for answer in answers]
-        if session.failure is not None or any(r is None for r in results):
+        answered = [r for r in results if r is not None]
+        if len(answered) < len(results):  # a session ending after the last answer still delivered it all
             raise RelpProtocolError(session.failure or "the session ended")
-        return [r for r in results if r is not None]
+        return answered
 
     async def _open(self) -> _Session:
         try:

@@ -199,6 +199,20 @@ async def test_serverclose_mid_batch_is_retryable_and_the_retry_opens_a_fresh_se
     assert server.messages[2:] == frames  # at-least-once: the two acknowledged ones came twice
 
 
+async def test_a_session_the_server_closed_while_idle_is_replaced_before_the_next_batch(
+    server: RelpServer,
+) -> None:
+    server.answer = lambda srv, f: standard_answer(srv, f) + (b"0 serverclose 0\n" if f.txnr == 3 else b"")
+    server.close_after = 2
+    sink = make_sink(server.address)
+    await sink.send(batch(sink, 2))  # answered, then the server hints serverclose and hangs up
+    server.answer, server.close_after = standard_answer, None
+    await sink.send(batch(sink, 2, start=2))  # no error: a new session, not a write into the old one
+    await sink.close()
+    assert server.sessions == 2
+    assert len(server.messages) == 4
+
+
 async def test_a_connection_lost_before_the_acks_is_retryable(server: RelpServer) -> None:
     server.answer = lambda srv, f: b"" if f.command == "syslog" else standard_answer(srv, f)
     server.close_after = 3
