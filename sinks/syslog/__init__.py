@@ -89,7 +89,7 @@ class SyslogConfig(SinkConfig):
         ge=480,
         le=1_000_000,
         description="Largest message in bytes before it is shrunk (salesforce.raw dropped) or cut, flagged "
-        "either way; default 2048 on UDP, 8192 on TCP/TLS. Must not exceed the receiver's limit.",
+        "either way; default 2048 on UDP, 8192 on TCP/TLS/RELP. Must not exceed the receiver's limit.",
     )
     connect_timeout: float = Field(10.0, gt=0, description="Seconds to connect (and finish a TLS handshake).")
     write_timeout: float = Field(

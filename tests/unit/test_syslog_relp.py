@@ -355,6 +355,18 @@ def test_frames_split_anywhere_parse_back_unchanged(frames: list[Frame], cuts: l
     assert parsed == frames
 
 
+@given(st.lists(st.binary(max_size=80), max_size=6))
+def test_any_bytes_give_frames_or_a_protocol_error_never_anything_else(chunks: list[bytes]) -> None:
+    parser = FrameParser(max_datalen=64)
+    try:
+        for chunk in chunks:
+            for frame in parser.feed(chunk):
+                assert 0 <= frame.txnr <= MAX_TXNR
+                assert len(frame.data) <= 64
+    except RelpProtocolError:
+        pass
+
+
 @pytest.mark.parametrize(
     "wire",
     [b"x rsp 0\n", b"1234567890 rsp 0\n", b"1 rsp 0 \n", b"1 r$p 0\n", b"1 rsp 3\n", b"1 rsp 2 abc\n"],
