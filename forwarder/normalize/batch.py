@@ -9,8 +9,9 @@ per ELF Login row with the daemon's modules loaded). Paused, the batch is collec
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -21,6 +22,11 @@ from forwarder.normalize.engine import _ingested_text
 from forwarder.normalize.families import family_for
 from forwarder.normalize.program import Program, compile_program
 from forwarder.records import Record
+
+try:  # the compiled builder of shape programs (``_native.pyx``), when the install had a C compiler
+    from forwarder.normalize import _native
+except ImportError:  # pragma: no cover - a build without a compiler: the Python programs run
+    _native = None  # type: ignore[assignment]
 
 
 @contextmanager
@@ -41,6 +47,21 @@ _programs: dict[tuple[str, str, bool, tuple[Any, ...]], Program | None] = {}
 #: Bounded: key sequences come from outside. Emptied when full (like the converter caches), so shapes that
 #: stop arriving make room; a shape is compiled (~1 ms) only for a run of at least two records.
 _MAX_PROGRAMS = 256
+#: Whether shapes are built by the compiled builder (when it is there); ``SF_FORWARDER_NATIVE=0`` turns it
+#: off (the Python programs build the same documents, ~1.5x slower).
+_use_native = _native is not None and os.environ.get("SF_FORWARDER_NATIVE", "1") != "0"
+
+
+def native_available() -> bool:
+    """Whether the compiled builder was built at install."""
+    return _native is not None
+
+
+def use_native(enabled: bool) -> None:
+    """Build shapes with the compiled builder (only when it is there) or with Python programs."""
+    global _use_native
+    _use_native = enabled and _native is not None
+    _programs.clear()
 
 
 def _program_for(records: Sequence[Record], index: int, raw: bool) -> Program | None:
@@ -60,7 +81,12 @@ def _program_for(records: Sequence[Record], index: int, raw: bool) -> Program | 
     if len(_programs) >= _MAX_PROGRAMS:
         _programs.clear()
     family, provider = family_for(record.source, record.kind)
-    program = compile_program(family, record.source, record.kind, provider, key[3], raw=raw)
+    program: Program | None = None
+    if _use_native:
+        with suppress(_native.Unsupported):  # a shape beyond its limits: the Python program builds it
+            program = _native.Builder(family, record.source, record.kind, provider, key[3], raw).run
+    if program is None:
+        program = compile_program(family, record.source, record.kind, provider, key[3], raw=raw)
     _programs[key] = program
     return program
 

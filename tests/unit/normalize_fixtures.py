@@ -10,10 +10,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from forwarder.normalize import batch
 from forwarder.records import Record
 from forwarder.testing.fixtures import SHARED_FIXTURES
 
@@ -135,3 +140,19 @@ def elastic_pairs() -> list[str]:
         p.relative_to(FIXTURES).as_posix().removesuffix("-expected.json")
         for p in FIXTURES.rglob("*-expected.json")
     )
+
+
+@contextmanager
+def shape_builder(kind: str) -> Iterator[None]:
+    """``normalize_batch`` with the compiled builder ("native") or the Python shape programs ("python").
+    Without the compiled module "native" is skipped, or fails where SF_FORWARDER_REQUIRE_NATIVE=1 (CI)."""
+    if kind == "native" and not batch.native_available():
+        if os.environ.get("SF_FORWARDER_REQUIRE_NATIVE") == "1":
+            pytest.fail("forwarder.normalize._native is not built (SF_FORWARDER_REQUIRE_NATIVE=1)")
+        pytest.skip("the compiled builder is not built (no C compiler at install)")
+    previous = batch._use_native
+    batch.use_native(kind == "native")
+    try:
+        yield
+    finally:
+        batch.use_native(previous)

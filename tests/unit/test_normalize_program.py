@@ -1,14 +1,16 @@
 """Shape programs (``normalize_batch``'s path) give exactly the reference documents and rejections, and the
-ELF content id does not depend on column order or on our envelope keys."""
+ELF content id does not depend on column order or on our envelope keys. Every test runs twice: with the
+compiled builder and with the Python programs."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from normalize_fixtures import load, record_files
+from normalize_fixtures import load, record_files, shape_builder
 from test_normalize_properties import KINDS, payloads
 
 from forwarder.normalize import Rejected, normalize_doc
@@ -17,6 +19,12 @@ from forwarder.normalize.engine import content_id
 from forwarder.records import Record
 
 NOW = datetime(2026, 11, 26, 7, 0, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module", params=["native", "python"], autouse=True)
+def builder(request: pytest.FixtureRequest) -> Any:
+    with shape_builder(request.param):
+        yield request.param
 
 
 def _reference(records: list[Record], raw: Any = "full") -> tuple[list[Any], list[Any]]:

@@ -1,0 +1,13 @@
+"""Builds the optional compiled shape builder (forwarder/normalize/_native.pyx); metadata is in pyproject.toml.
+
+Without a C compiler the build goes on without it and the pure-Python shape programs run instead."""
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=cythonize(
+        [Extension("forwarder.normalize._native", ["forwarder/normalize/_native.pyx"], optional=True)],
+        compiler_directives={"language_level": 3},
+    )
+)
