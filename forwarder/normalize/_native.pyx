@@ -42,6 +42,7 @@ cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(PyObject* o, int* overflow) except? -1
     object PyLong_FromLongLong(long long v)
     object PyUnicode_New(Py_ssize_t size, unsigned int maxchar)
+    dict _PyDict_NewPresized(Py_ssize_t size)
     PyObject* PyTuple_GET_ITEM(object t, Py_ssize_t i)
     int PyObject_RichCompareBool(PyObject* a, PyObject* b, int op) except -1
     enum: Py_EQ
@@ -216,6 +217,7 @@ cdef class Builder:
     cdef int* sorted_index
     cdef bytes prefix
     cdef dict event_template
+    cdef Py_ssize_t doc_size, extra_size  # the largest document and salesforce.* built so far: no resizes
     cdef list keep  # owns every object the C arrays point to
     cdef object seen, checked  # the last envelope and its checked fields (a log file: one for all rows)
 
@@ -298,11 +300,16 @@ cdef class Builder:
         for i, key in enumerate(sorted(shape)):
             self.sorted_index[i] = position[key]
         self._set_hooks(hooks_for(family.finish, shape), position)
-        event = {"id": "", "kind": family.kind, "category": list(family.category), "type": list(family.type),
-                 "dataset": family.dataset, "provider": provider, "module": "salesforce", "severity": 0}
+        # room for what the hooks and the pipeline add (outcome, reason, ingested...): copies keep it
+        fields = {"id": "", "kind": family.kind, "category": list(family.category), "type": list(family.type),
+                  "dataset": family.dataset, "provider": provider, "module": "salesforce", "severity": 0}
         if family.action is not None:
-            event["action"] = family.action
+            fields["action"] = family.action
+        event = _PyDict_NewPresized(16)
+        for key, value in fields.items():  # one by one: update() would clone the literal's smaller table
+            event[key] = value
         self.event_template = event
+        self.doc_size, self.extra_size = 8, self.size
         self.seen = self.checked = None
 
     cdef PyObject* _own(self, obj) except? NULL:
@@ -400,8 +407,11 @@ cdef class Builder:
         event[K_ID] = w
         event[K_CATEGORY] = list(event[K_CATEGORY])
         event[K_TYPE] = list(event[K_TYPE])
-        extra = {}
-        doc = {K_TS: None, K_EVENT: event, K_SF: extra}
+        extra = _PyDict_NewPresized(self.extra_size)
+        doc = _PyDict_NewPresized(self.doc_size)
+        doc[K_TS] = None
+        doc[K_EVENT] = event
+        doc[K_SF] = extra
         for j in range(MAX_SLOTS):
             section[j] = NULL
         section[0], section[1], section[2] = <PyObject*>doc, <PyObject*>event, <PyObject*>extra
@@ -468,6 +478,10 @@ cdef class Builder:
         doc[K_ECS] = {K_VERSION: ECS}
         if self.raw:
             extra[K_RAW] = payload
+        if PyDict_GET_SIZE(doc) > self.doc_size:
+            self.doc_size = PyDict_GET_SIZE(doc)
+        if PyDict_GET_SIZE(extra) > self.extra_size:
+            self.extra_size = PyDict_GET_SIZE(extra)
         return doc
 
     cdef list sorted_values(self, PyObject** a):
