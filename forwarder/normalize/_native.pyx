@@ -376,22 +376,15 @@ cdef class Builder:
                     return PyLong_FromLongLong(number * 1000000)
         return (<object>op.fn)(<object>v)
 
-    cdef object build(self, object record, object payload, object ingested):
-        """The document, or None for the reference path."""
-        cdef PyObject* a[MAX_KEYS]
+    cdef object build(self, object record, object payload, PyObject** a, object ingested):
+        """The document for ``payload``, whose values are ``a`` in shape order; None: the reference path."""
         cdef PyObject* section[MAX_SLOTS]
-        cdef PyObject* k
         cdef PyObject* v
-        cdef Py_ssize_t pos = 0
-        cdef int i = 0, j, c, depth
+        cdef int j, c, depth
         cdef Op* op
         cdef object w
         cdef dict doc, event, extra, s
         cdef list made  # owns the sections made here until they are attached
-        if PyDict_GET_SIZE(payload) != self.size:
-            return None
-        while PyDict_Next(payload, &pos, &k, &a[i]):
-            i += 1
         # event.id: the first id key holding text, else the content hash (``program._id_lines``)
         w = None
         for j in range(self.nids):
@@ -581,34 +574,32 @@ cdef class Builder:
     def run(self, list records, Py_ssize_t start, list events, list rejected, object ingested, object slow):
         """``program.Program``: builds records from ``start`` while they have this shape; returns the index
         of the first one it did not take. A record off the common path goes to ``slow`` (the reference)."""
+        cdef PyObject* a[MAX_KEYS]  # the payload's values in shape order
         cdef Py_ssize_t i = start, n = len(records)
         cdef Py_ssize_t pos
         cdef int j
+        cdef bint keys_known
         cdef PyObject* k
-        cdef PyObject* v
         self.seen = self.checked = None
         while i < n:
             record = records[i]
             payload = record.payload
             if not PyDict_CheckExact(<PyObject*>payload) or record.kind != self.kind or record.source != self.source:
                 return i
-            fields = record.fields
-            if fields is not self.shape:
-                if fields is not None:
-                    if fields != self.shape:
+            fields = record.fields  # the source's word for the key sequence (an ELF file's header tuple)
+            keys_known = fields is self.shape or (fields is not None and fields == self.shape)
+            if not keys_known and (fields is not None or PyDict_GET_SIZE(payload) != self.size):
+                return i
+            pos = j = 0
+            if PyDict_GET_SIZE(payload) == self.size:  # unpacked, and without ``fields`` compared, in one pass
+                while PyDict_Next(payload, &pos, &k, &a[j]):
+                    if not keys_known and k != PyTuple_GET_ITEM(self.shape, j) and not PyObject_RichCompareBool(
+                            k, PyTuple_GET_ITEM(self.shape, j), Py_EQ):
                         return i
-                elif PyDict_GET_SIZE(payload) != self.size:
-                    return i
-                else:
-                    pos = j = 0
-                    while PyDict_Next(payload, &pos, &k, &v):
-                        if k != PyTuple_GET_ITEM(self.shape, j) and not PyObject_RichCompareBool(
-                                k, PyTuple_GET_ITEM(self.shape, j), Py_EQ):
-                            return i
-                        j += 1
+                    j += 1
             i += 1
-            try:
-                doc = self.build(record, payload, ingested)
+            try:  # a payload unlike its ``fields`` (not from our sources) goes to the reference whole
+                doc = self.build(record, payload, a, ingested) if j == self.size else None
             except Exception:
                 doc = None
             if doc is None:
