@@ -1,6 +1,7 @@
 """The compiled shape builder (``forwarder/normalize/_native.pyx``) builds byte for byte what the Python
 shape programs and ``normalize_doc`` build (key order included), takes the common records itself, and
-hands every record off its common path to the reference."""
+hands every record off its common path to the reference. (``test_normalize_program.py`` runs its tests,
+every fixture among them, against both builders.)"""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 
 import orjson
 import pytest
-from normalize_fixtures import load, record_files, shape_builder
+from normalize_fixtures import shape_builder
 
 from forwarder.normalize import Rejected, batch, normalize_doc
 from forwarder.normalize.batch import normalize_batch
@@ -69,13 +70,6 @@ def _slow_calls(records: list[Record]) -> int:
     taken = builder.run(records, 0, [], [], _ingested_text(NOW), lambda r: handed.append(r) or {})
     assert taken == len(records)
     return len(handed)
-
-
-def test_every_fixture_gives_the_same_bytes() -> None:
-    for relative in record_files():
-        records = load(relative)
-        _same_everywhere(records)
-        _same_everywhere(records[:20], raw="none")
 
 
 def test_benchmark_records_are_built_in_c_and_equal_the_reference() -> None:
