@@ -1,5 +1,5 @@
-"""The ``sf-forwarder`` command line: run, check-config, config-schema, state show, dead-letters, simulate,
-backfill, demo.
+"""The ``sf-forwarder`` command line: run, check-config, config-schema, state show, dead-letters, doctor,
+simulate, backfill, demo.
 
 Usage errors and bad files give one line on stderr and exit 2, never a traceback.
 """
@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     from forwarder.dead_letters import add_parser as add_dead_letters
 
     add_dead_letters(commands, _Parser)
+    from forwarder.doctor import add_parser as add_doctor
+
+    add_doctor(commands)
     for name, help_text in (
         ("simulate", "Serve the built-in Salesforce org simulator."),
         ("backfill", "Ingest a past time range of EventLogFile or SetupAuditTrail."),
@@ -121,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
             return _state_show(args.config, args.json)
         if args.command == "dead-letters" and args.dl_action:
             return _dead_letters(args)
+        if args.command == "doctor":
+            from forwarder import doctor
+
+            return doctor.run(args.config, as_json=args.json)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE

@@ -8,6 +8,7 @@ import ssl
 import tempfile
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -110,6 +111,7 @@ class Simulator:
             page_size=self.page_size,
         )
         self.cometd = CometdServer(self.bus, self.oauth.check, connect_timeout=self.connect_timeout)
+        self.cometd.denied_channels = self.faults.denied_channels  # one set: faults.deny() reaches CometD
         self.add_activities(iter_all(self.traffic, self.scenario, self.activity_count))
         await self._serve()
         if self.live_interval:
@@ -123,6 +125,7 @@ class Simulator:
         app.router.add_post("/_sim/faults", self.faults.admin)
         self.rest.add_routes(app)
         self.cometd.add_routes(app)
+        app.on_response_prepare.append(self._date_header)
         # aiohttp refuses request lines over 8 KB itself; Salesforce allows 16 KB (REST answers 414 above)
         self._runner = web.AppRunner(app, handle_signals=False, max_line_size=65_536, max_field_size=65_536)
         await self._runner.setup()
@@ -135,6 +138,12 @@ class Simulator:
         port = self._runner.addresses[0][1]
         self.base_url = f"{'https' if self.tls else 'http'}://{self.host}:{port}"
         self.oauth.base_url = self.base_url
+
+    async def _date_header(self, request: web.Request, response: web.StreamResponse) -> None:
+        """With ``faults.clock_skew`` the Date header (RFC 9110 §6.6.1) tells a server clock that is off."""
+        if self.faults.clock_skew:
+            when = self.clock() + timedelta(seconds=self.faults.clock_skew)
+            response.headers["Date"] = format_datetime(when.astimezone(UTC), usegmt=True)
 
     async def stop(self) -> None:
         if self._live is not None:

@@ -44,6 +44,11 @@ class Faults:
     reset_after_bytes: int | None = None  # LogFile downloads are cut after this many body bytes
     reset_count: int = 0
     malformed: dict[str, list[Any]] = field(default_factory=dict)  # endpoint -> [kind, remaining]
+    # Missing permissions: the integration user cannot see these sObjects (SOQL INVALID_TYPE, as Salesforce
+    # answers without View Event Log Files / View Setup and Configuration) or subscribe to these channels.
+    denied_objects: set[str] = field(default_factory=set)
+    denied_channels: set[str] = field(default_factory=set)
+    clock_skew: float = 0.0  # seconds added to the Date header of every answer (a server clock that is off)
 
     # --- switches ------------------------------------------------------------------------------------------
     def unavailable(self, count: int = 0, seconds: float = 0.0) -> None:
@@ -58,6 +63,11 @@ class Faults:
         if kind not in MALFORMED_KINDS or endpoint not in ("query", "token"):
             raise ValueError(f"unknown malformed fault {endpoint}/{kind}")
         self.malformed[endpoint] = [kind, count]
+
+    def deny(self, objects: list[str] | None = None, channels: list[str] | None = None) -> None:
+        """Take access away: SOQL on ``objects`` answers INVALID_TYPE, ``channels`` refuse subscriptions."""
+        self.denied_objects.update(objects or ())
+        self.denied_channels.update(channels or ())
 
     def expire_sessions(self) -> None:
         self._target().expire_sessions()
@@ -76,6 +86,9 @@ class Faults:
         self.latency, self.unavailable_count, self.unavailable_until = 0.0, 0, None
         self.rate_limited, self.reset_after_bytes, self.reset_count = False, None, 0
         self.malformed.clear()
+        self.denied_objects.clear()  # cleared in place: the CometD server holds the same set
+        self.denied_channels.clear()
+        self.clock_skew = 0.0
 
     def _target(self) -> FaultTarget:
         if self.target is None:
@@ -115,6 +128,11 @@ class Faults:
             "reset_after_bytes": self.reset_after_bytes,
             "reset_count": self.reset_count,
             "malformed": self.malformed,
+            "missing_permissions": {
+                "objects": sorted(self.denied_objects),
+                "channels": sorted(self.denied_channels),
+            },
+            "clock_skew": self.clock_skew,
         }
 
     # --- admin endpoint ------------------------------------------------------------------------------------
@@ -148,6 +166,7 @@ class Faults:
         if "malformed" in body:
             spec = body["malformed"]
             self.malform(str(spec["endpoint"]), str(spec["kind"]), int(spec.get("count", 1)))
+        self._apply_org(body)
         if body.get("expire_sessions"):
             self.expire_sessions()
         if body.get("forget_cometd_clients"):
@@ -160,3 +179,11 @@ class Faults:
                 str(spec.get("event_type", "Login")), int(spec.get("rows", 3))
             )
         return result
+
+    def _apply_org(self, body: dict[str, Any]) -> None:
+        """Switches about the org itself: permissions the user lacks, the server's clock."""
+        if "missing_permissions" in body:
+            spec = body["missing_permissions"]
+            self.deny([str(o) for o in spec.get("objects", [])], [str(c) for c in spec.get("channels", [])])
+        if "clock_skew" in body:
+            self.clock_skew = float(body["clock_skew"])

@@ -141,6 +141,9 @@ class Rest:
             query = soql.parse(text, self.org.schema())
         except soql.SoqlError as exc:
             return rest_error(400, exc.error_code, exc.message)
+        if query.sobject in self.faults.denied_objects:
+            # Without the object's permission Salesforce answers as if the type did not exist.
+            return rest_error(400, "INVALID_TYPE", f"sObject type '{query.sobject}' is not supported.")
         matched = soql.execute(query, self.org.records(query.sobject, version))
         if query.count_only:
             return json_response({"totalSize": len(matched), "done": True, "records": []})

@@ -35,6 +35,7 @@ CONNECTION_LIMIT = (
     "of simultaneous connections per server.  Your request has been denied because this limit has been "
     "exceeded.  Please try your request again later."
 )
+RESTRICTED_CHANNEL = "403::Restricted channel"
 SERVER_TOO_BUSY = "503::Server is too busy.  Please try your request again later."
 #: Salesforce expires a client that has not reconnected within 40 s (Clients and Timeouts, v67).
 RECONNECT_TIMEOUT = 40.0
@@ -78,6 +79,8 @@ class CometdServer:
         self.max_batch = max_batch
         self.reconnect_timeout = reconnect_timeout
         self.faults = Faults()
+        #: Channels the user may not read (missing permission): ``403::Restricted channel`` (error table v67).
+        self.denied_channels: set[str] = set()
         self.requests: list[list[Message]] = []  # every request body seen, for tests
         self.polling = asyncio.Event()  # set while a /meta/connect is held open, for tests
         self.on_request: Callable[[list[Message]], None] | None = None  # observer hook for tests
@@ -230,6 +233,8 @@ class CometdServer:
             return _reply(msg, successful=False, error="400::Channel name not specified")
         if self.faults.subscribe_errors:
             return _reply(msg, successful=False, error=self.faults.subscribe_errors.pop(0), subscription=sub)
+        if sub in self.denied_channels:
+            return _reply(msg, successful=False, error=RESTRICTED_CHANNEL, subscription=sub)
         if not self.bus.has_channel(sub):
             return _reply(msg, successful=False, error=UNKNOWN_CHANNEL.format(sub), subscription=sub)
         replay = _requested_replay(msg, sub)
