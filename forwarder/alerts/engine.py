@@ -1,0 +1,308 @@
+"""The rule engine, pure: documents in, alert documents out, all state in one JSON-ready dict.
+
+Windows are tumbling and use event time (``@timestamp``), so replaying the same journal gives the same
+alerts with the same ids. Each lane keeps its own watermark (the newest ``@timestamp`` it delivered): an
+EventLogFile row hours behind the streams is on time for the bulk lane. See docs/alerts.md.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from forwarder.alerts.conditions import Predicate, compile_condition, field_values
+from forwarder.alerts.document import DATASET, Firing, build_alert, digest
+from forwarder.alerts.rules import Rule
+from forwarder.events import EventDoc
+
+STATE_VERSION = 1
+#: Default allowed lateness: an event older than its lane's watermark by more is not evaluated (counted).
+ALLOWED_LATENESS = timedelta(hours=2)
+#: Default cap of windows/groups (and remembered occurrences) per rule; the oldest is evicted (counted).
+MAX_GROUPS = 10_000
+
+
+@dataclass
+class Stats:
+    """What one ``evaluate`` call did, for metrics once its transaction committed."""
+
+    evaluated: Counter[str] = field(default_factory=Counter)
+    late: Counter[str] = field(default_factory=Counter)
+    fired: Counter[str] = field(default_factory=Counter)
+    suppressed: Counter[str] = field(default_factory=Counter)
+    evicted: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class _Compiled:
+    rule: Rule
+    match: Predicate
+    window_ms: int
+    suppress_ms: int
+
+
+def to_ms(value: Any) -> int | None:
+    """``@timestamp`` text -> epoch milliseconds; None when missing or unparseable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return int(parsed.timestamp() * 1000)
+
+
+def key_of(doc: EventDoc, paths: Sequence[str]) -> list[Any]:
+    """The values of ``paths`` (first value of list fields, None when absent): a group or occurrence key."""
+    out = []
+    for path in paths:
+        values = field_values(doc, path)
+        out.append(values[0] if values else None)
+    return out
+
+
+def _text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+class Engine:
+    """Evaluates enabled rules over documents in journal order. ``state`` is saved and restored whole."""
+
+    def __init__(
+        self,
+        rules: Iterable[Rule],
+        *,
+        allowed_lateness: timedelta = ALLOWED_LATENESS,
+        max_groups: int = MAX_GROUPS,
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        self.rules = [
+            _Compiled(
+                r,
+                compile_condition(r.match),
+                int(r.threshold.window.total_seconds() * 1000) if r.threshold else 0,
+                int(r.suppress.for_.total_seconds() * 1000) if r.suppress else 0,
+            )
+            for r in rules
+            if r.enabled
+        ]
+        self.lateness_ms = int(allowed_lateness.total_seconds() * 1000)
+        self.max_groups = max_groups
+        self.state = state if state and state.get("version") == STATE_VERSION else _empty()
+
+    def evaluate(self, docs: Iterable[EventDoc], lane: str, stats: Stats | None = None) -> list[EventDoc]:
+        """Alert documents for ``docs`` (read from ``lane``, in offset order); updates ``state``."""
+        stats = stats or Stats()
+        alerts: list[EventDoc] = []
+        marks = self.state["watermarks"]
+        for doc in docs:
+            event = doc.get("event")
+            if isinstance(event, dict) and event.get("dataset") == DATASET:
+                continue  # our own alerts come back on the realtime lane
+            ts = to_ms(doc.get("@timestamp"))
+            if ts is None:
+                continue
+            stats.evaluated[lane] += 1
+            if ts < marks.get(lane, ts) - self.lateness_ms:
+                stats.late[lane] += 1
+                continue
+            marks[lane] = max(marks.get(lane, ts), ts)
+            for compiled in self.rules:
+                if compiled.match(doc):
+                    firing = self._apply(compiled, doc, ts, stats)
+                    if firing is not None:
+                        alerts.append(build_alert(firing))
+        self._prune(stats)
+        return alerts
+
+    def groups(self) -> dict[str, int]:
+        """Windows and remembered occurrences held per rule (the state-size gauge)."""
+        return {
+            rid: len(s["buckets"]) + len(s["seen"]) + len(s["suppress"])
+            for rid, s in self.state["rules"].items()
+        }
+
+    # --- one rule, one document ----------------------------------------------------------------------
+
+    def _apply(self, compiled: _Compiled, doc: EventDoc, ts: int, stats: Stats) -> Firing | None:
+        rule = compiled.rule
+        slot = self.state["rules"].setdefault(rule.id, {"buckets": {}, "seen": {}, "suppress": {}})
+        occurrence = _text(key_of(doc, rule.occurrence))
+        if rule.threshold is None:
+            seen = slot["seen"]
+            if occurrence in seen:
+                return None  # the same occurrence from another source (stream and EventLogFile)
+            seen[occurrence] = ts
+            self._cap(rule.id, seen, stats)
+            firing: Firing | None = self._match_firing(rule, doc, ts, occurrence)
+        else:
+            firing = self._count(compiled, slot, doc, ts, occurrence, stats)
+        if firing is None:
+            return None
+        return self._unless_suppressed(compiled, slot, firing, doc, ts, stats)
+
+    def _match_firing(self, rule: Rule, doc: EventDoc, ts: int, occurrence: str) -> Firing:
+        firing = Firing(
+            rule,
+            doc,
+            digest(rule.id, occurrence),
+            "",
+            dict(zip(rule.occurrence, key_of(doc, rule.occurrence), strict=True)),
+        )
+        firing.first_ms = firing.last_ms = ts
+        firing.event_ids = _ids(doc)
+        firing.ips = _strings(doc, "related.ip")
+        firing.users = _strings(doc, "related.user")
+        return firing
+
+    def _count(
+        self, compiled: _Compiled, slot: dict[str, Any], doc: EventDoc, ts: int, occurrence: str, stats: Stats
+    ) -> Firing | None:
+        rule, threshold = compiled.rule, compiled.rule.threshold
+        assert threshold is not None
+        start = ts - ts % compiled.window_ms
+        group = key_of(doc, threshold.group_by)
+        name = f"{start}|{_text(group)}"
+        bucket = slot["buckets"].get(name)
+        if bucket is None:
+            bucket = slot["buckets"][name] = _new_bucket(start, ts)
+            self._cap(rule.id, slot["buckets"], stats)
+        if not _tally(bucket, doc, ts, occurrence, threshold.distinct):
+            return None
+        if bucket["fired"] or len(bucket["keys"]) < threshold.count:
+            return None
+        bucket["fired"] = True
+        firing = Firing(
+            rule,
+            doc,
+            digest(rule.id, _text(group), str(start)),
+            "",
+            dict(zip(threshold.group_by, group, strict=True)),
+        )
+        firing.count, firing.first_ms, firing.last_ms = bucket["count"], bucket["first"], bucket["last"]
+        firing.event_ids, firing.ips, firing.users = (
+            list(bucket["ids"]),
+            list(bucket["ips"]),
+            list(bucket["users"]),
+        )
+        firing.window_start_ms = start
+        firing.distinct_count = len(bucket["keys"]) if threshold.distinct else None
+        return firing
+
+    def _unless_suppressed(
+        self, compiled: _Compiled, slot: dict[str, Any], firing: Firing, doc: EventDoc, ts: int, stats: Stats
+    ) -> Firing | None:
+        rule = compiled.rule
+        key = _suppression_key(rule, firing, doc)
+        # PagerDuty folds events with one dedup_key into one incident: the suppression key's (docs/alerts.md).
+        firing.dedup_key = f"{rule.id}:{digest(rule.id, key if key != '[]' else firing.alert_id)}"
+        if not compiled.suppress_ms:
+            stats.fired[rule.id] += 1
+            return firing
+        entry = slot["suppress"].get(key)
+        # Symmetric in event time: a late repeat older than the alert it repeats is suppressed too.
+        if entry is not None and abs(ts - entry["at"]) < compiled.suppress_ms:
+            entry["count"] += 1
+            stats.suppressed[rule.id] += 1
+            return None
+        firing.suppressed_before = entry["count"] if entry else 0
+        slot["suppress"][key] = {"at": ts, "count": 0}
+        self._cap(rule.id, slot["suppress"], stats)
+        stats.fired[rule.id] += 1
+        return firing
+
+    # --- bounds --------------------------------------------------------------------------------------
+
+    def _cap(self, rule_id: str, table: dict[str, Any], stats: Stats) -> None:
+        while len(table) > self.max_groups:
+            del table[next(iter(table))]  # dicts keep insertion order: the oldest goes first
+            stats.evicted[rule_id] += 1
+
+    def _prune(self, stats: Stats) -> None:
+        """Forget windows, occurrences and suppressions every lane's watermark has left behind."""
+        marks = self.state["watermarks"]
+        if not marks:
+            return
+        floor = min(marks.values()) - self.lateness_ms
+        for compiled in self.rules:
+            slot = self.state["rules"].get(compiled.rule.id)
+            if slot is None:
+                continue
+            slot["buckets"] = {
+                k: b for k, b in slot["buckets"].items() if b["start"] + compiled.window_ms >= floor
+            }
+            slot["seen"] = {k: t for k, t in slot["seen"].items() if t >= floor}
+            slot["suppress"] = {
+                k: e for k, e in slot["suppress"].items() if e["at"] + compiled.suppress_ms >= floor
+            }
+
+
+def _suppression_key(rule: Rule, firing: Firing, doc: EventDoc) -> str:
+    """``suppress.by`` values; without them the group (threshold) or the whole rule (match): ``[]``."""
+    if rule.suppress is not None and rule.suppress.by:
+        return _text(key_of(doc, rule.suppress.by))
+    return _text(list(firing.group.values()) if rule.threshold else [])
+
+
+def _empty() -> dict[str, Any]:
+    return {"version": STATE_VERSION, "watermarks": {}, "rules": {}}
+
+
+def _new_bucket(start: int, ts: int) -> dict[str, Any]:
+    return {
+        "start": start,
+        "count": 0,
+        "keys": [],
+        "fired": False,
+        "first": ts,
+        "last": ts,
+        "ids": [],
+        "ips": [],
+        "users": [],
+    }
+
+
+def _strings(doc: EventDoc, path: str) -> list[str]:
+    return [str(v) for v in field_values(doc, path)]
+
+
+def _ids(doc: EventDoc) -> list[str]:
+    return [str(v) for v in field_values(doc, "event.id")[:1]]
+
+
+def _tally(bucket: dict[str, Any], doc: EventDoc, ts: int, occurrence: str, distinct: str | None) -> bool:
+    """Count ``doc`` into the window; False when it repeats an occurrence already counted."""
+    if distinct is not None:
+        values = field_values(doc, distinct)
+        if not values:
+            return False
+        key = _text(values[0])
+    else:
+        key = occurrence
+    if not bucket["fired"]:
+        if key in bucket["keys"]:
+            if distinct is None:
+                return False
+        else:
+            bucket["keys"].append(key)
+    bucket["count"] += 1
+    bucket["first"], bucket["last"] = min(bucket["first"], ts), max(bucket["last"], ts)
+    _add_bounded(bucket["ids"], _ids(doc))
+    _add_bounded(bucket["ips"], _strings(doc, "related.ip"))
+    _add_bounded(bucket["users"], _strings(doc, "related.user"))
+    return True
+
+
+def _add_bounded(target: list[str], values: list[str], limit: int = 20) -> None:
+    for value in values:
+        if len(target) >= limit:
+            return
+        if value not in target:
+            target.append(value)
