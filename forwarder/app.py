@@ -38,6 +38,7 @@ from sinks.datadog import DatadogConfig, DatadogSink
 from sinks.file import FileSink, FileSinkConfig
 from sinks.splunk_hec import SplunkHecConfig, SplunkHecSink
 from sinks.syslog import SyslogConfig, SyslogSink
+from sinks.webhook import WebhookConfig, WebhookSink
 
 log = structlog.get_logger()
 
@@ -58,6 +59,8 @@ def build_sink(config: AnySinkConfig) -> Sink:
         return SyslogSink(config)
     if isinstance(config, FileSinkConfig):
         return FileSink(config)
+    if isinstance(config, WebhookConfig):
+        return WebhookSink(config)
     raise TypeError(f"no sink for {type(config).__name__}")
 
 

@@ -25,9 +25,11 @@ from sinks.datadog import DatadogConfig
 from sinks.file import FileSinkConfig
 from sinks.splunk_hec import SplunkHecConfig
 from sinks.syslog import SyslogConfig
+from sinks.webhook import WebhookConfig
 
 AnySinkConfig = Annotated[
-    SplunkHecConfig | DatadogConfig | SyslogConfig | FileSinkConfig, Field(discriminator="type")
+    SplunkHecConfig | DatadogConfig | SyslogConfig | FileSinkConfig | WebhookConfig,
+    Field(discriminator="type"),
 ]
 
 _SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
@@ -176,6 +178,7 @@ def _is_union_tag(part: int | str) -> bool:
         "datadog",
         "syslog",
         "file",
+        "webhook",
         "jwt_bearer",
         "client_credentials",
         "refresh_token",

@@ -124,3 +124,10 @@ syslog_connections = Counter(
     "Syslog TCP/TLS connection attempts, by outcome.",
     ["sink", "outcome"],
 )
+
+# --- webhook sink (generic, slack, pagerduty) ---------------------------------------------------------
+webhook_paced_seconds = Counter(
+    "forwarder_webhook_paced_seconds_total",
+    "Time alerts waited for their slot under the sink's pace (Slack: 1 message/s per webhook).",
+    ["sink"],
+)

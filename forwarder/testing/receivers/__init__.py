@@ -17,7 +17,15 @@ import orjson
 from aiohttp import web
 from isal import isal_zlib
 
-__all__ = ["Fault", "FaultScript", "HttpReceiver", "RequestLog", "decode_body"]
+__all__ = [
+    "Fault",
+    "FaultScript",
+    "HttpReceiver",
+    "RequestLog",
+    "decode_body",
+    "sample_alert",
+    "sample_event",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,5 +282,51 @@ def sample_event(i: int, *, timestamp: str = "2026-11-26T06:00:00.123+00:00", pa
             "session_key": "vMASKIU6AxEr+u3G",
             "login_key": "QfZMr7Rg3yk4hLd5",
             "raw": {"EventIdentifier": f"evt-{i:08d}", "LoginUrl": "login.salesforce.com", "pad": "x" * pad},
+        },
+    }
+
+
+def sample_alert(
+    i: int,
+    *,
+    severity: int = 73,
+    message: str = "5 failed logins for alice@example.com from 203.0.113.7 in 10 minutes",
+    timestamp: str = "2026-11-26T06:00:00.123Z",
+) -> dict[str, Any]:
+    """An alert document as the rule engine writes it (docs/alerts.md) with id ``evt-<i>``, for the webhook
+    sinks' tests, the contract suite and the receivers."""
+    return {
+        "@timestamp": timestamp,
+        "message": message,
+        "event": {
+            "id": f"evt-{i:08d}",
+            "kind": "alert",
+            "category": ["authentication"],
+            "type": ["info"],
+            "dataset": "salesforce.alert",
+            "module": "salesforce",
+            "severity": severity,
+            "risk_score": float(severity),
+            "reason": message,
+            "created": "2026-11-26T06:00:05.000Z",
+        },
+        "rule": {
+            "id": "sf-brute-force-login",
+            "name": "Repeated failed logins",
+            "description": "Several failed logins for one user from one address within a short window.",
+        },
+        "user": {"id": "005B0000003Hs6YIAS", "name": "alice@example.com"},
+        "source": {"ip": "203.0.113.7", "geo": {"country_iso_code": "FR"}},
+        "organization": {"id": "00D5j000000XXXXEAA"},
+        "related": {"ip": ["203.0.113.7"], "user": ["alice@example.com"]},
+        "salesforce": {
+            "alert": {
+                "count": 5,
+                "first_seen": "2026-11-26T05:51:00.000Z",
+                "last_seen": "2026-11-26T06:00:00.123Z",
+                "group": "alice@example.com|203.0.113.7",
+                "event_ids": [f"login-{i}-{n}" for n in range(5)],
+                "dedup_key": f"sf-brute-force-login:alice@example.com|203.0.113.7:{i}",
+            }
         },
     }
