@@ -34,6 +34,15 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="Validate a config file (exit 0 valid, 2 invalid).")
     check.add_argument("-c", "--config", required=True, help="YAML config file.")
     commands.add_parser("config-schema", help="Print the JSON Schema of the config file.")
+    rules = commands.add_parser("rules", help="Alert rules.")
+    rules_commands = rules.add_subparsers(dest="rules_command", metavar="ACTION", parser_class=_Parser)
+    rules_test = rules_commands.add_parser(
+        "test", help="Run every rule's embedded examples (exit 0 all pass, 1 a failure), or --events."
+    )
+    source = rules_test.add_mutually_exclusive_group(required=True)
+    source.add_argument("-c", "--config", help="YAML config file (its rules.paths).")
+    source.add_argument("--rules", action="append", help="Rule file or folder (repeatable).")
+    rules_test.add_argument("--events", help="JSON lines of normalised documents: show which rules fire.")
     state = commands.add_parser("state", help="Inspect the journal.")
     state_commands = state.add_subparsers(dest="state_command", metavar="ACTION", parser_class=_Parser)
     show = state_commands.add_parser("show", help="Positions, cursors, lag, dead letters, completeness.")
@@ -56,9 +65,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _check_config(path: str) -> int:
     from forwarder import config
+    from forwarder.alerts.rules import load_rules
 
-    config.load(path)
-    print(f"{path}: ok")
+    loaded = config.load(path)
+    rules = load_rules(loaded.rules.paths)
+    print(f"{path}: ok" + (f" ({len(rules)} alert rules)" if loaded.rules.paths else ""))
     return 0
 
 
@@ -71,8 +82,11 @@ def _config_schema() -> int:
 
 def _run(path: str) -> int:
     from forwarder import app, config
+    from forwarder.alerts.rules import load_rules
 
-    return asyncio.run(app.main(config.load(path)))
+    loaded = config.load(path)
+    load_rules(loaded.rules.paths)  # a bad rule file is a usage error (exit 2), found before starting
+    return asyncio.run(app.main(loaded))
 
 
 def _state_show(path: str, as_json: bool) -> int:
@@ -120,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
             return _check_config(args.config)
         if args.command == "config-schema":
             return _config_schema()
+        if args.command == "rules" and args.rules_command == "test":
+            from forwarder.alerts import selftest
+
+            return selftest.run(args)
         if args.command == "state" and args.state_command == "show":
             return _state_show(args.config, args.json)
         if args.command == "dead-letters" and args.dl_action:

@@ -20,7 +20,10 @@ import aiohttp
 import structlog
 
 from forwarder import server
-from forwarder.config import AnySinkConfig, Config
+from forwarder.alerts.consumer import RuleConsumer
+from forwarder.alerts.engine import Engine
+from forwarder.alerts.rules import load_rules
+from forwarder.config import ALERT_CONSUMER, AnySinkConfig, Config
 from forwarder.delivery import Delivery
 from forwarder.ingest import make_emit
 from forwarder.journal import Journal
@@ -71,10 +74,20 @@ async def open_journal(config: Config, *, exclusive: bool = False) -> SqliteJour
         config.state.path,
         max_bytes=config.state.max_bytes,
         when_full=config.state.when_full,
-        consumers=[s.name for s in config.sinks],
+        consumers=[s.name for s in config.sinks] + ([ALERT_CONSUMER] if config.rules.paths else []),
         synchronous=config.state.synchronous,
         exclusive=exclusive,
     )
+
+
+def build_rule_consumer(config: Config, journal: Journal) -> RuleConsumer | None:
+    """The alert rule engine over the journal, when rule paths are configured (rules load at start)."""
+    if not config.rules.paths:
+        return None
+    rules = load_rules(config.rules.paths)
+    engine = Engine(rules, allowed_lateness=config.rules.allowed_lateness, max_groups=config.rules.max_groups)
+    assert isinstance(journal, SqliteJournal)  # commit_derived: the embedded journal's transaction
+    return RuleConsumer(engine, journal)
 
 
 def build_sources(config: Config, auth: Authenticator, http: aiohttp.ClientSession) -> list[Source]:
@@ -132,6 +145,9 @@ class Forwarder:
         try:
             async with asyncio.TaskGroup() as group:
                 delivery_tasks = [group.create_task(d.run(), name=f"sink:{d.name}") for d in deliveries]
+                rules = build_rule_consumer(self.config, journal)
+                if rules is not None:
+                    delivery_tasks.append(group.create_task(rules.run(), name="alert-rules"))
                 source_tasks = [
                     group.create_task(self._run_source(s, journal), name=f"source:{s.name}") for s in sources
                 ]
@@ -143,6 +159,8 @@ class Forwarder:
                 log.info("stopping", drain_deadline=DRAIN_DEADLINE)
                 for task in source_tasks:
                     task.cancel()
+                if rules is not None:
+                    rules.stop()
                 await asyncio.gather(*(d.stop(DRAIN_DEADLINE) for d in deliveries))
                 for task in [*delivery_tasks, *watchers]:
                     task.cancel()

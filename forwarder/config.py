@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -26,6 +27,9 @@ from sinks.file import FileSinkConfig
 from sinks.splunk_hec import SplunkHecConfig
 from sinks.syslog import SyslogConfig
 from sinks.webhook import WebhookConfig
+
+#: The rule engine's journal consumer name (forwarder.alerts.consumer.CONSUMER): no sink may take it.
+ALERT_CONSUMER = "alert-rules"
 
 AnySinkConfig = Annotated[
     SplunkHecConfig | DatadogConfig | SyslogConfig | FileSinkConfig | WebhookConfig,
@@ -108,7 +112,14 @@ class NormalizeConfig(Settings):
 
 
 class RulesConfig(Settings):
-    paths: list[Path] = Field(default_factory=list, description="Folders of alert rule files.")
+    paths: list[Path] = Field(
+        default_factory=list, description="Folders (or files) of alert rule YAML; empty: no rule engine."
+    )
+    allowed_lateness: timedelta = Field(
+        timedelta(hours=2),
+        description="Events older than their lane's newest @timestamp by more are not evaluated (counted).",
+    )
+    max_groups: int = Field(10_000, gt=0, description="Windows/groups kept per rule; the oldest is evicted.")
 
 
 class Config(Settings):
@@ -211,6 +222,10 @@ def parse(data: Any, file: str) -> Config:
         problems += [_describe(e, data) for e in exc.errors(include_url=False, include_input=True)]
     if problems:
         raise ConfigError(file, problems)
+    if any(s.name == ALERT_CONSUMER for s in config.sinks):
+        raise ConfigError(
+            file, [f"sinks: the name {ALERT_CONSUMER!r} is the alert rule engine's; rename the sink"]
+        )
     return config
 
 

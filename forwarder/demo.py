@@ -32,12 +32,15 @@ from forwarder.testing.receivers.syslog import SyslogReceiver
 from forwarder.testing.simulator import Simulator
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
+DEMO_RULES = Path(__file__).resolve().parent.parent / "config" / "rules"
 SOURCES = ("streaming", "eventlogfile", "setupaudittrail")
 
 
 def source_of(event: EventDoc) -> str:
     """Which source an event came from, by its ``event.provider``."""
     provider = get_path(event, "event.provider", "")
+    if get_path(event, "event.dataset") == "salesforce.alert":
+        return "alerts"  # raised by the rule engine: counted apart from what the sources ingested
     if provider == "EventLogFile":
         return "eventlogfile"
     if provider == "SetupAuditTrail":
@@ -96,6 +99,7 @@ class Demo:
             "SF_DEMO_DATADOG_KEY": self.dd_key,
             "SF_DEMO_SYSLOG_ADDRESS": self.syslog.tcp_address,
             "SF_DEMO_OUTPUT": str(self.output),
+            "SF_DEMO_RULES": str(DEMO_RULES),
         }
 
     def live_traffic(self) -> None:
@@ -112,7 +116,12 @@ class Demo:
             "siem": count_by_source(self.syslog.unique_ids(), archive),
             "archive": count_by_source(archive, archive),
         }
-        return {"sources": _ingested(), "sinks": sinks}
+        alerts = Counter(
+            str(get_path(e, "rule.id"))
+            for e in _file_events(self.output / "events.jsonl")
+            if source_of(e) == "alerts"
+        )
+        return {"sources": _ingested(), "sinks": sinks, "alerts": dict(sorted(alerts.items()))}
 
 
 def _ingested() -> dict[str, int]:
@@ -146,6 +155,9 @@ def _render(summary: dict[str, Any], elapsed: float, lag: dict[str, int] | None)
     for sink, counts in summary["sinks"].items():
         row = "  ".join(f"{counts[s]:>15}" for s in SOURCES)
         lines.append(f"  {sink:<20}  {row}" + (f"  {lag.get(sink, 0):>9}" if lag is not None else ""))
+    alerts = summary.get("alerts") or {}
+    lines += ["", f"alerts raised by the default rules: {sum(alerts.values())}"]
+    lines += [f"  {rule:<28} {count:>4}" for rule, count in alerts.items()]
     return "\n".join(lines)
 
 

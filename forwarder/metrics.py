@@ -131,3 +131,29 @@ webhook_paced_seconds = Counter(
     "Time alerts waited for their slot under the sink's pace (Slack: 1 message/s per webhook).",
     ["sink"],
 )
+
+# --- alert rules (forwarder/alerts) --------------------------------------------------------------------
+alerts_events_evaluated = Counter(
+    "forwarder_alerts_events_evaluated_total", "Documents the rule engine evaluated.", ["lane"]
+)
+alerts_late_events = Counter(
+    "forwarder_alerts_late_events_total",
+    "Documents older than their lane's watermark minus the allowed lateness: not evaluated.",
+    ["lane"],
+)
+alerts_fired = Counter("forwarder_alerts_fired_total", "Alerts appended to the journal, by rule.", ["rule"])
+alerts_suppressed = Counter(
+    "forwarder_alerts_suppressed_total", "Alerts counted but not sent (suppress: for/by), by rule.", ["rule"]
+)
+alerts_state_groups = Gauge(
+    "forwarder_alerts_state_groups", "Windows, occurrences and suppressions held, by rule.", ["rule"]
+)
+alerts_groups_evicted = Counter(
+    "forwarder_alerts_groups_evicted_total",
+    "State entries evicted at the per-rule cap (rules.max_groups), oldest first, by rule.",
+    ["rule"],
+)
+alerts_evaluation_lag = Gauge(
+    "forwarder_alerts_evaluation_lag_seconds",
+    "Seconds from journal append (event.ingested) to evaluation, for the last evaluated batch.",
+)

@@ -95,7 +95,10 @@ def _alert_section(firing: Firing) -> dict[str, Any]:
         "count": firing.count,
         "first_seen": from_ms(firing.first_ms),
         "last_seen": from_ms(firing.last_ms),
-        "group": firing.group,
+        # ``group``: the values joined ("erin@acme.example|185.220.101.9"), what the webhook sinks show;
+        # ``group_by``: the same as a field -> value mapping.
+        "group": "|".join("" if v is None else str(v) for v in firing.group.values()),
+        "group_by": firing.group,
         "event_ids": firing.event_ids[:MAX_IDS],
         "dedup_key": firing.dedup_key,
         "suppressed_before": firing.suppressed_before,

@@ -22,6 +22,9 @@ from forwarder.journal import DeadLetter, Entry, LetterFilter, StoredDeadLetter,
 from forwarder.records import Lane, Position
 
 #: 2: ``dead_letters.replay`` (an operator asked for redelivery) and its partial index; see ``_migrate``.
+#: ``consumer_state`` (the rule engine's windows, committed with its cursors and alerts) is a new table only,
+#: created by ``CREATE TABLE IF NOT EXISTS`` on every open: additive, so the version stays 2 and an older
+#: forwarder can still open the file (it ignores the table).
 SCHEMA_VERSION = 2
 #: Events per stored row. Events are kept as record batches (a JSON array per row, as Kafka keeps record
 #: batches): one B-tree cell per 500 events instead of one per event makes insert and retention delete
@@ -65,6 +68,9 @@ _SCHEMA = [
     "CREATE TABLE IF NOT EXISTS dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT, consumer TEXT NOT NULL,"
     " reason TEXT NOT NULL, payload BLOB NOT NULL, created TEXT NOT NULL, replay INTEGER NOT NULL DEFAULT 0)",
     "CREATE INDEX IF NOT EXISTS dead_letters_consumer ON dead_letters (consumer, id)",
+    # A consumer's own state (the alert rule engine's windows), written with its cursors in one transaction.
+    "CREATE TABLE IF NOT EXISTS consumer_state (consumer TEXT PRIMARY KEY, state BLOB NOT NULL)"
+    " WITHOUT ROWID",
 ]
 #: After the column exists (a journal of schema 1 gets it by ``ALTER TABLE`` first). Partial: it holds only
 #: the requested letters, so each sink's poll for them is one empty index probe in the common case
@@ -256,6 +262,46 @@ class Store:
                 self._insert(batch)
             _letters.settle(self.conn, done, refused)
         return result
+
+    def commit_derived(
+        self,
+        consumer: str,
+        cursors: Mapping[Lane, int],
+        batch: Batch | None,
+        state: bytes,
+        limits: tuple[int, WhenFull, Sequence[str]],
+    ) -> AppendResult:
+        """ONE transaction: append ``batch`` (derived events: alerts), store ``state``, move the cursors.
+        Either all of it is durable or none: a crash never loses an alert or appends it twice."""
+        max_bytes, when_full, live = limits
+        result = AppendResult()
+        with self.tx() as conn:
+            if batch is not None and batch.rows:
+                if not self._make_room(batch.size, max_bytes, when_full, result):
+                    return result
+                self._insert(batch)
+            conn.execute(
+                "INSERT INTO consumer_state VALUES (?, ?)"
+                " ON CONFLICT (consumer) DO UPDATE SET state = excluded.state",
+                (consumer, state),
+            )
+            for lane, offset in cursors.items():
+                if offset > self.newest(lane):
+                    raise ValueError(f"commit {consumer}/{lane.value} to {offset}: past the newest offset")
+                conn.execute(
+                    "INSERT INTO cursors VALUES (?, ?, ?) ON CONFLICT (consumer, lane) DO UPDATE"
+                    " SET off = max(off, excluded.off)",
+                    (consumer, lane.value, offset),
+                )
+                if consumer in live:
+                    self._retain(lane, live, RETAIN_CHUNK)
+            if batch is not None:
+                result.newest = self.newest(batch.lane)
+        return result
+
+    def consumer_state(self, consumer: str) -> bytes | None:
+        row = self.conn.execute("SELECT state FROM consumer_state WHERE consumer = ?", (consumer,)).fetchone()
+        return None if row is None else bytes(row[0])
 
     def mark_for_replay(self, where: LetterFilter) -> int:
         with self.tx() as conn:

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 import structlog
 
 from forwarder import metrics
@@ -173,6 +174,45 @@ class SqliteJournal:
         if deleted:
             self._freed.set()
         self._update_gauges(lane)
+
+    async def consumer_state(self, consumer: str) -> dict[str, Any] | None:
+        """The state a consumer stored with ``commit_derived`` (None before its first commit)."""
+        raw = await self._run(self._store.consumer_state, consumer)
+        return None if raw is None else dict(orjson.loads(raw))
+
+    async def commit_derived(
+        self,
+        consumer: str,
+        cursors: Mapping[Lane, int],
+        events: Sequence[EventDoc],
+        state: dict[str, Any],
+        lane: Lane = Lane.REALTIME,
+    ) -> None:
+        """In ONE transaction: append ``events`` to ``lane`` (every consumer gets them), store ``state`` and
+        move ``consumer``'s cursors. For a consumer that derives events (the alert rule engine): a crash at
+        any point leaves all of it done or none. With ``when_full: block`` it waits for room as ``append``
+        does."""
+        encoded = await self._run(orjson.dumps, state)
+        batch = Batch.encode(consumer, lane, events, [], None) if events else None
+        limits = (self.max_bytes, self.when_full, self.consumers)
+        while True:
+            self._freed.clear()
+            result = await self._run(
+                self._store.commit_derived, consumer, dict(cursors), batch, encoded, limits
+            )
+            if not result.full:
+                break
+            await _wait(self._freed, FULL_RECHECK_SECONDS)
+        self._report_dropped(result)
+        for each, offset in cursors.items():
+            self._cursors.setdefault(consumer, {})[each] = max(
+                offset, self._cursors.get(consumer, {}).get(each, 0)
+            )
+        if events:
+            self._newest[lane] = result.newest
+            self._notify_appended()
+        self._freed.set()
+        self._update_gauges()
 
     async def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
         if letters:
