@@ -15,6 +15,7 @@ from sinks.datadog import DatadogConfig
 from sinks.file import FileSinkConfig
 from sinks.splunk_hec import SplunkHecConfig
 from sinks.syslog import SyslogConfig
+from sinks.webhook import WebhookConfig
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "example.yaml"
 
@@ -35,15 +36,20 @@ def test_example_parses(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     monkeypatch.setenv("SF_CLIENT_ID", "3MVG9example")
     for name in ("hec-token", "dd-api-key"):
         (tmp_path / name).write_text("secret\n")
+    (tmp_path / "webhook-secret").write_text("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n")
+    (tmp_path / "slack-webhook-url").write_text("https://hooks.slack.com/services/T0/B0/x\n")
+    (tmp_path / "pagerduty-routing-key").write_text("0123456789abcdef0123456789abcdef\n")
     text = EXAMPLE.read_text().replace("/run/secrets/", f"{tmp_path}/")
     path = tmp_path / "example.yaml"
     path.write_text(text)
     loaded = config.load(path)
-    assert [s.name for s in loaded.sinks] == ["splunk", "datadog", "siem", "archive"]
+    assert [s.name for s in loaded.sinks] == ["splunk", "datadog", "siem", "archive", "hooks", "slack", "oncall"]
     assert loaded.sources.streaming.channels[0] == "/event/LoginEventStream"
 
 
-@pytest.mark.parametrize("model", [Config, SplunkHecConfig, DatadogConfig, SyslogConfig, FileSinkConfig])
+@pytest.mark.parametrize(
+    "model", [Config, SplunkHecConfig, DatadogConfig, SyslogConfig, FileSinkConfig, WebhookConfig]
+)
 def test_example_mentions_every_option(model: type[BaseModel]) -> None:
     text = EXAMPLE.read_text()
     keys = set(re.findall(r"([A-Za-z_]+):", text))
