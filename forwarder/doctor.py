@@ -5,9 +5,11 @@ sent (a CometD subscription is made with replay -1 and dropped at once)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -20,6 +22,7 @@ from pydantic import BaseModel, SecretStr
 
 from forwarder.config import Config
 from forwarder.errors import AuthenticationError, ConfigError, ForwarderError
+from forwarder.journal._store import SCHEMA_VERSION
 from forwarder.logging import configure, redact_text
 from forwarder.salesforce.auth import Authenticator, SalesforceSession
 from forwarder.salesforce.bayeux import BayeuxClient, ReplyKind
@@ -92,12 +95,28 @@ def check_state(config: Config) -> Check:
     where = f"{folder}{'' if existing == folder else ' (will be created)'}"
     limit = _size(config.state.max_bytes)
     detail = f"{where} writable; journal {_size(used)} of max {limit}, {_size(free)} free"
+    schema = journal_schema(path)
+    if schema is not None and schema > SCHEMA_VERSION:
+        hint = "this journal was written by a newer sf-forwarder: run that version (no downgrade)"
+        return Check("state", "fail", f"{detail}; journal schema {schema} > {SCHEMA_VERSION}", hint)
     if free < MIN_FREE_BYTES:
         return Check("state", "fail", detail, "free disk space on the state volume")
     if free < room:
         hint = f"the journal may grow to state.max_bytes ({limit}): lower it or grow the volume"
         return Check("state", "warn", detail, hint)
     return Check("state", "pass", detail)
+
+
+def journal_schema(path: Path) -> int | None:
+    """The journal's schema version (``PRAGMA user_version``), read without writing or locking; None when
+    there is no journal yet or it cannot be read."""
+    if not path.is_file():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=1)) as conn:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    except sqlite3.Error:
+        return None
 
 
 def _nearest_existing(folder: Path) -> Path:

@@ -109,3 +109,19 @@ def test_short_secret_values_are_not_scrubbed_everywhere() -> None:
 
 class _Tiny(config_module.Settings):
     token: SecretStr = SecretStr("x")
+
+
+def test_journal_of_a_newer_forwarder_fails_the_state_check(tmp_path: Path) -> None:
+    import sqlite3
+
+    from forwarder.journal._store import SCHEMA_VERSION
+
+    config = _config(tmp_path)
+    with sqlite3.connect(config.state.path) as conn:
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    assert check_state(config).status == "pass"
+    with sqlite3.connect(config.state.path) as conn:
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    check = check_state(config)
+    assert check.status == "fail"
+    assert "newer sf-forwarder" in check.hint
