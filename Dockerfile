@@ -61,8 +61,10 @@ RUN apt-get update \
  && mkdir -p /var/lib/sf-forwarder /etc/sf-forwarder \
  && chown 10001:10001 /var/lib/sf-forwarder && chmod 0750 /var/lib/sf-forwarder
 COPY --from=build /opt/sf-forwarder /opt/sf-forwarder
-# Example and demo configs and rules (the demo looks for config/demo.yaml here: see the CMD note below).
+# Example and demo configs and the default rules. `sf-forwarder demo` looks for config/demo.yaml and
+# config/rules beside the package (forwarder/demo.py), which a wheel does not carry: a link puts them there.
 COPY config /usr/share/sf-forwarder/config
+RUN ln -s /usr/share/sf-forwarder/config /opt/sf-forwarder/lib/python3.11/site-packages/config
 # Nothing writes outside the state volume and /tmp: no .pyc at run time (all compiled at build time),
 # and Python's own temp files go to /tmp (a tmpfs with --read-only).
 ENV PATH=/opt/sf-forwarder/bin:$PATH \
