@@ -267,6 +267,7 @@ _SINK_HINTS = {
     "datadog": "check site/url and api_key (GET /api/v1/validate refused or unreachable)",
     "syslog": "check address, that the receiver listens there and accepts our TLS identity",
     "file": "the file's folder must be writable (in a container: on the state volume)",
+    "webhook": "check url and tls: the endpoint's host must accept a connection (nothing is posted)",
 }
 
 
