@@ -88,6 +88,13 @@ class AlertView:
             dataset=text_of(get_path(doc, "event.dataset")),
         )
 
+    def headline(self) -> str:
+        """``<title>: <text>``, or the text alone when it already starts with the title (the rule engine's
+        messages do) or is the title."""
+        if self.text.startswith(self.title):
+            return self.text
+        return f"{self.title}: {self.text}"
+
     def message_id(self, body: bytes) -> str:
         """The idempotency key: the event id when it is safe, else its hash; a body hash without an id."""
         if self.id is None:

@@ -63,7 +63,7 @@ def custom_details(doc: EventDoc, view: AlertView) -> dict[str, Any]:
 def event(doc: EventDoc, source: str | None) -> dict[str, Any]:
     """The trigger event without ``routing_key`` (``send`` adds it, so encoded bytes hold no secret)."""
     view = AlertView.of(doc)
-    summary = f"{view.title}: {view.text}" if view.text != view.title else view.title
+    summary = view.headline()
     org = text_of(get_path(doc, "organization.id"))
     body: dict[str, Any] = {
         "event_action": "trigger",

@@ -70,9 +70,9 @@ def _fields(view: AlertView) -> list[dict[str, str]]:
         ("Source IP", view.source_ip),
         ("Count", None if view.count is None else str(view.count)),
         ("Time", view.timestamp),
-        ("First seen", view.first_seen),
-        ("Last seen", view.last_seen),
     ]
+    if view.first_seen != view.last_seen:  # a window: show its span (a single event's would repeat Time)
+        pairs += [("First seen", view.first_seen), ("Last seen", view.last_seen)]
     return [
         {"type": "mrkdwn", "text": cut(f"*{label}*\n{escape(value)}", FIELD_CHARS)}
         for label, value in pairs
@@ -99,7 +99,7 @@ def message(doc: EventDoc) -> dict[str, Any]:
                 "elements": [{"type": "mrkdwn", "text": mrkdwn(f"alert {view.id}", SECTION_CHARS)}],
             }
         )
-    fallback = f"[{view.level.upper()}] {view.title}: {view.text}"
+    fallback = f"[{view.level.upper()}] {view.headline()}"
     return {"text": mrkdwn(fallback, TEXT_CHARS), "blocks": blocks}
 
 
