@@ -76,6 +76,21 @@ def check_config(path: str) -> tuple[Check, Config | None]:
     return Check("config", "pass", detail), config
 
 
+def check_rules(config: Config) -> Check:
+    """The alert rule files load (the daemon would refuse to start otherwise)."""
+    from forwarder.alerts.rules import load_rules, rule_files
+
+    paths = config.rules.paths
+    if not paths:
+        return Check("rules", "skip", "no rule paths: no alerts are raised")
+    try:
+        rules = load_rules(paths)
+    except ConfigError as exc:
+        return Check("rules", "fail", str(exc).replace("\n", "; "), "fix the named rule file and field")
+    files = len(rule_files(paths))
+    return Check("rules", "pass", f"{len(rules)} rules from {files} files")
+
+
 def check_state(config: Config) -> Check:
     """The journal's folder is writable (or can be made) and has room for it."""
     path = config.state.path
@@ -307,7 +322,7 @@ async def _guard(name: str, step: Callable[[], Awaitable[list[Check]]]) -> list[
 
 async def run_checks(config: Config) -> list[Check]:
     """Every check after the config one, in order; Salesforce checks after a failed login are SKIP."""
-    checks = [check_state(config)]
+    checks = [check_rules(config), check_state(config)]
     org = _Org()
     connector = aiohttp.TCPConnector(ssl=config.salesforce.tls.client_context("salesforce.tls"))
     async with aiohttp.ClientSession(connector=connector) as http:

@@ -4,6 +4,7 @@ secret scrubbing."""
 from __future__ import annotations
 
 import json
+import re
 from email.utils import formatdate
 from pathlib import Path
 
@@ -125,3 +126,35 @@ def test_journal_of_a_newer_forwarder_fails_the_state_check(tmp_path: Path) -> N
     check = check_state(config)
     assert check.status == "fail"
     assert "newer sf-forwarder" in check.hint
+
+
+def test_rules_shipped_with_the_project_load(tmp_path: Path) -> None:
+    from forwarder.doctor import check_rules
+
+    rules_dir = Path(__file__).resolve().parents[2] / "config" / "rules"
+    config = config_module.parse(
+        {**_document(tmp_path), "rules": {"paths": [str(rules_dir)]}}, "t.yaml"
+    )
+    check = check_rules(config)
+    assert check.status == "pass"
+    assert re.fullmatch(r"\d+ rules from \d+ files", check.detail)
+
+
+def test_broken_rule_file_fails_naming_the_file(tmp_path: Path) -> None:
+    from forwarder.doctor import check_rules
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules: [ {id: x\n")
+    config = config_module.parse({**_document(tmp_path), "rules": {"paths": [str(bad)]}}, "t.yaml")
+    check = check_rules(config)
+    assert check.status == "fail"
+    assert "bad.yaml" in check.detail
+    assert check_rules(_config(tmp_path)).status == "skip"
+
+
+def _document(tmp_path: Path) -> dict[str, object]:
+    return {
+        "salesforce": {"auth": {"type": "client_credentials", "client_id": "c", "client_secret": "x"}},
+        "sinks": [{"name": "f", "type": "file", "path": str(tmp_path / "out.jsonl")}],
+        "state": {"path": str(tmp_path / "state.db")},
+    }

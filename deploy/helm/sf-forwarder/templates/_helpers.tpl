@@ -28,6 +28,6 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if .Values.secrets.create -}}
 {{- include "sf-forwarder.fullname" . -}}
 {{- else -}}
-{{- .Values.secrets.existingSecret -}}
+{{- required "set secrets.existingSecret (or secrets.create with secrets.data)" .Values.secrets.existingSecret -}}
 {{- end -}}
 {{- end -}}
