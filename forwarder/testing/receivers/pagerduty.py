@@ -117,12 +117,6 @@ class PagerDutyReceiver(HttpReceiver):
     async def _respond(self, request: web.Request, body: bytes | None) -> web.StreamResponse:
         if body is None or len(body) > MAX_BODY_BYTES:
             return _invalid(["Payload too large (maximum is 512 KB)"], status=413)
-        if self._throttled():
-            body_429 = {
-                "status": "throttle event",
-                "message": "Requests for this service are arriving too quickly.",
-            }
-            return web.json_response(body_429, status=429)
         try:
             event = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -131,6 +125,12 @@ class PagerDutyReceiver(HttpReceiver):
         if errors:
             self.rejections.append(errors)
             return _invalid(errors)
+        if self._throttled():  # counted per accepted event of the integration key
+            body_429 = {
+                "status": "throttle event",
+                "message": "Requests for this service are arriving too quickly.",
+            }
+            return web.json_response(body_429, status=429)
         key = event.get("dedup_key") or uuid.uuid4().hex
         if event["event_action"] == "trigger":
             self.open_alerts[key] = self.open_alerts.get(key, 0) + 1

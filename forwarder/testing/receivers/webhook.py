@@ -5,6 +5,7 @@ signature of the space-separated list matching one of its secrets in constant ti
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -47,6 +48,9 @@ class WebhookReceiver(HttpReceiver):
         self.seen_ids: set[str] = set()
         self.redeliveries = 0  # requests whose webhook-id was already processed (acknowledged, skipped)
         self.refusals: list[str] = []  # why requests were refused, in order
+        self.arrivals = 0  # requests that reached the handler (counted before any answer, fault or delay)
+        self.arrived_ids: list[str] = []  # their webhook-id headers, in arrival order
+        self._arrived = asyncio.Condition()
 
     @property
     def hook_url(self) -> str:
@@ -62,7 +66,16 @@ class WebhookReceiver(HttpReceiver):
         value = inner.get("id") if isinstance(inner, dict) else None
         return str(value) if value is not None else None
 
+    async def wait_for_arrivals(self, count: int, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - test helper
+        """Return once ``count`` requests arrived (even ones still stalled by a fault)."""
+        async with asyncio.timeout(timeout), self._arrived:
+            await self._arrived.wait_for(lambda: self.arrivals >= count)
+
     async def _hook(self, request: web.Request) -> web.StreamResponse:
+        self.arrivals += 1
+        self.arrived_ids.append(request.headers.get("webhook-id", ""))
+        async with self._arrived:
+            self._arrived.notify_all()
         return await self.intake(request, self._respond)
 
     async def _respond(self, request: web.Request, body: bytes | None) -> web.StreamResponse:
