@@ -105,7 +105,8 @@ def check_state(config: Config) -> Check:
             "or set state.path",
         )
     free = shutil.disk_usage(existing).free
-    used = path.stat().st_size if path.exists() else 0
+    # the journal is the database plus its write-ahead log (SQLite WAL mode)
+    used = sum(f.stat().st_size for f in (path, Path(f"{path}-wal")) if f.exists())
     room = config.state.max_bytes - used
     where = f"{folder}{'' if existing == folder else ' (will be created)'}"
     limit = _size(config.state.max_bytes)
