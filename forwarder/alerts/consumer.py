@@ -58,7 +58,7 @@ class RuleConsumer:
 
     async def start(self) -> None:
         """Restore the committed state and cursors."""
-        self.engine.state = await self._journal.consumer_state(CONSUMER) or self.engine.state
+        self.engine.restore(await self._journal.consumer_state(CONSUMER))
         for lane in Lane:
             self._cursors[lane] = await self._journal.cursor(CONSUMER, lane)
         log.info(

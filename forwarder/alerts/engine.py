@@ -25,6 +25,9 @@ STATE_VERSION = 1
 ALLOWED_LATENESS = timedelta(hours=2)
 #: Default cap of windows/groups (and remembered occurrences) per rule; the oldest is evicted (counted).
 MAX_GROUPS = 10_000
+#: Ids of alerts raised are remembered this long past every lane's watermark: the EventLogFile copy of a
+#: stream event can arrive after the stream's window was pruned, and must not raise the same alert again.
+FIRED_HORIZON_MS = 7 * 86_400_000
 
 
 @dataclass
@@ -95,7 +98,13 @@ class Engine:
         ]
         self.lateness_ms = int(allowed_lateness.total_seconds() * 1000)
         self.max_groups = max_groups
-        self.state = state if state and state.get("version") == STATE_VERSION else _empty()
+        self.state = _empty()
+        self.restore(state)
+
+    def restore(self, state: dict[str, Any] | None) -> None:
+        """Continue from a saved ``state`` (of this state version; anything else starts empty)."""
+        if state and state.get("version") == STATE_VERSION:
+            self.state = {**_empty(), **state}
 
     def evaluate(self, docs: Iterable[EventDoc], lane: str, stats: Stats | None = None) -> list[EventDoc]:
         """Alert documents for ``docs`` (read from ``lane``, in offset order); updates ``state``."""
@@ -146,7 +155,14 @@ class Engine:
             firing = self._count(compiled, slot, doc, ts, occurrence, stats)
         if firing is None:
             return None
-        return self._unless_suppressed(compiled, slot, firing, doc, ts, stats)
+        fired = self.state["fired"]
+        if firing.alert_id in fired:
+            return None  # raised before (its window was pruned, then the other lane's copies came)
+        firing = self._unless_suppressed(compiled, slot, firing, doc, ts, stats)
+        if firing is not None:
+            fired[firing.alert_id] = ts
+            self._cap("", fired, stats, limit=self.max_groups * 10)
+        return firing
 
     def _match_firing(self, rule: Rule, doc: EventDoc, ts: int, occurrence: str) -> Firing:
         firing = Firing(
@@ -220,10 +236,11 @@ class Engine:
 
     # --- bounds --------------------------------------------------------------------------------------
 
-    def _cap(self, rule_id: str, table: dict[str, Any], stats: Stats) -> None:
-        while len(table) > self.max_groups:
+    def _cap(self, rule_id: str, table: dict[str, Any], stats: Stats, limit: int | None = None) -> None:
+        while len(table) > (limit or self.max_groups):
             del table[next(iter(table))]  # dicts keep insertion order: the oldest goes first
-            stats.evicted[rule_id] += 1
+            if rule_id:  # the fired-ids memory is not a rule's state
+                stats.evicted[rule_id] += 1
 
     def _prune(self, stats: Stats) -> None:
         """Forget windows, occurrences and suppressions every lane's watermark has left behind."""
@@ -231,6 +248,8 @@ class Engine:
         if not marks:
             return
         floor = min(marks.values()) - self.lateness_ms
+        fired = self.state["fired"]
+        self.state["fired"] = {k: t for k, t in fired.items() if t >= floor - FIRED_HORIZON_MS}
         for compiled in self.rules:
             slot = self.state["rules"].get(compiled.rule.id)
             if slot is None:
@@ -252,7 +271,7 @@ def _suppression_key(rule: Rule, firing: Firing, doc: EventDoc) -> str:
 
 
 def _empty() -> dict[str, Any]:
-    return {"version": STATE_VERSION, "watermarks": {}, "rules": {}}
+    return {"version": STATE_VERSION, "watermarks": {}, "rules": {}, "fired": {}}
 
 
 def _new_bucket(start: int, ts: int) -> dict[str, Any]:
