@@ -268,3 +268,13 @@ def test_default_rules_pass_their_embedded_examples() -> None:
     outcomes = run_examples(rules)
     assert [o for o in outcomes if not o.passed] == []
     assert all(r.tests for r in rules)
+
+
+def test_copies_arriving_after_their_window_was_pruned_do_not_raise_it_again() -> None:
+    engine = Engine([threshold_rule()], allowed_lateness=timedelta(minutes=10))
+    stream = [failure(1), failure(2), failure(3)]
+    assert len(engine.evaluate(stream, "realtime")) == 1
+    engine.evaluate([{**failure(9, "other"), "@timestamp": "2026-11-26T13:00:00.000Z"}], "realtime")
+    assert engine.groups()["brute"] <= 1  # the 08:00 window is gone
+    elf = [{**d, "event": {**d["event"], "id": d["event"]["id"] + "-elf"}} for d in stream]
+    assert engine.evaluate(elf, "bulk") == []  # same window, same group: the same alert id, raised before
