@@ -23,8 +23,10 @@ from sinks.webhook._outcome import NoRedirectClient, raise_for_response
 
 Format = Literal["generic", "slack", "pagerduty"]
 
-#: Slack: "1 per second per webhook, short bursts allowed" (api.slack.com/docs/rate-limits, reference §6.2).
-SLACK_PACE = 1.0
+#: Default seconds between requests. Slack: "1 per second per webhook, short bursts allowed"
+#: (api.slack.com/docs/rate-limits, reference §6.2); PagerDuty: about 120 events per minute per integration
+#: key (events-API-v2 05-Rate-Limits, reference §6.1); a generic endpoint states no limit.
+DEFAULT_PACE = {"slack": 1.0, "pagerduty": 0.5, "generic": 0.0}
 #: Standard Webhooks "Request timeouts": 15-30 s.
 DEFAULT_TIMEOUT = 30.0
 
@@ -60,8 +62,8 @@ class WebhookConfig(SinkConfig):
         None,
         ge=0,
         le=60,
-        description="Seconds between two requests; default 1 for slack (Slack takes 1 message/s per "
-        "webhook), 0 otherwise.",
+        description="Seconds between two requests; default 1 for slack (1 message/s per webhook), 0.5 for "
+        "pagerduty (120 events/min per key), 0 for generic.",
     )
     timeout: float = Field(DEFAULT_TIMEOUT, gt=0, description="Seconds one request may take in total.")
     connect_timeout: float = Field(10.0, gt=0, description="Seconds to establish a connection.")
@@ -117,9 +119,7 @@ class WebhookConfig(SinkConfig):
 
     def min_interval(self) -> float:
         """The pacing interval in seconds."""
-        if self.pace is not None:
-            return self.pace
-        return SLACK_PACE if self.format == "slack" else 0.0
+        return DEFAULT_PACE[self.format] if self.pace is None else self.pace
 
 
 def _port(scheme: str, port: int | None) -> int:

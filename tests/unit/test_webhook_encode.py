@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from forwarder import config as config_file
 from forwarder.errors import AuthenticationError, ConfigError, PermanentError, RetryableError
@@ -212,6 +214,14 @@ def test_default_route_is_alerts_only() -> None:
     assert config.min_interval() == 1.0
 
 
+@pytest.mark.parametrize(("fmt", "pace"), [("slack", 1.0), ("pagerduty", 0.5), ("generic", 0.0)])
+def test_default_pace_follows_each_services_rate_limit(fmt: str, pace: float) -> None:
+    credentials = {"slack": {"url": SLACK_URL}, "pagerduty": {"routing_key": DEFAULT_ROUTING_KEY}}
+    fields = credentials.get(fmt, {"url": "https://h.example/x", "secret": DEFAULT_SECRET})
+    assert _config(format=fmt, **fields).min_interval() == pace
+    assert _config(format=fmt, pace=0.25, **fields).min_interval() == 0.25
+
+
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
@@ -305,3 +315,34 @@ def test_redirect_reason_names_the_host_only() -> None:
 @pytest.mark.parametrize(("fmt", "status"), [("slack", 200), ("pagerduty", 202), ("generic", 204)])
 def test_success_answers_return(fmt: str, status: int) -> None:
     raise_for_response(fmt, _answer(status, b"ok"), "hook")
+
+
+# --- properties: any text fits and is accepted ---------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(max_size=6000), name=st.text(max_size=400), user=st.text(max_size=3000))
+def test_any_alert_text_fits_slack_and_pagerduty_and_signs(text: str, name: str, user: str) -> None:
+    alert = sample_alert(1, message=text)
+    alert["rule"]["name"] = name
+    alert["user"]["name"] = user
+    assert SlackReceiver().payload_problem(slack.encode(alert)) is None
+    event = orjson.loads(pagerduty.with_routing_key(pagerduty.encode(alert, None), DEFAULT_ROUTING_KEY))
+    assert event_errors(event, {DEFAULT_ROUTING_KEY}) == []
+    headers, body = generic.headers(
+        generic.decode_secret(DEFAULT_SECRET), generic.encode(alert), 1_700_000_000
+    )
+    assert WebhookReceiver(clock=lambda: 1_700_000_000).verify(headers, body) is None
+    assert orjson.loads(body)["data"]["message"] == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=500), limit=st.integers(min_value=2, max_value=300))
+def test_slack_cut_never_exceeds_the_limit_nor_leaves_a_broken_entity(text: str, limit: int) -> None:
+    out = slack.mrkdwn(text, limit)
+    assert len(out) <= limit
+    unescaped = out.removesuffix("…")
+    assert "<" not in unescaped
+    assert ">" not in unescaped
+    tail = unescaped[unescaped.rfind("&") :] if "&" in unescaped else ""
+    assert not tail or tail.startswith(("&amp;", "&lt;", "&gt;"))
