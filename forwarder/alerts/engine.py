@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from forwarder.alerts.conditions import Predicate, compile_condition, field_values
+from forwarder.alerts.conditions import Predicate, compile_condition, datasets_of, field_values
 from forwarder.alerts.document import DATASET, Firing, build_alert, digest
 from forwarder.alerts.rules import Rule
 from forwarder.events import EventDoc
@@ -41,7 +41,7 @@ class Stats:
     evicted: Counter[str] = field(default_factory=Counter)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Compiled:
     rule: Rule
     match: Predicate
@@ -96,6 +96,12 @@ class Engine:
             for r in rules
             if r.enabled
         ]
+        self._by_dataset: dict[str, list[_Compiled]] = {}
+        self._any_dataset = [c for c in self.rules if datasets_of(c.rule.match) is None]
+        self._candidate_cache: dict[str, list[_Compiled]] = {}
+        for compiled in self.rules:
+            for dataset in datasets_of(compiled.rule.match) or ():
+                self._by_dataset.setdefault(dataset, []).append(compiled)
         self.lateness_ms = int(allowed_lateness.total_seconds() * 1000)
         self.max_groups = max_groups
         self.state = _empty()
@@ -123,13 +129,25 @@ class Engine:
                 stats.late[lane] += 1
                 continue
             marks[lane] = max(marks.get(lane, ts), ts)
-            for compiled in self.rules:
+            for compiled in self._candidates(event):
                 if compiled.match(doc):
                     firing = self._apply(compiled, doc, ts, stats)
                     if firing is not None:
                         alerts.append(build_alert(firing))
         self._prune(stats)
         return alerts
+
+    def _candidates(self, event: Any) -> list[_Compiled]:
+        """The rules that can match a document of this ``event.dataset``, in rule order."""
+        dataset = event.get("dataset") if isinstance(event, dict) else None
+        key = dataset if isinstance(dataset, str) else ""
+        found = self._candidate_cache.get(key)
+        if found is None:
+            indexed = self._by_dataset.get(key, [])
+            found = [c for c in self.rules if c in indexed or c in self._any_dataset]
+            if len(self._candidate_cache) < 1000:  # datasets are a small closed set; a bound all the same
+                self._candidate_cache[key] = found
+        return found
 
     def groups(self) -> dict[str, int]:
         """Windows and remembered occurrences held per rule (the state-size gauge)."""

@@ -1,0 +1,139 @@
+"""Rule engine throughput: the default rules as a journal consumer (read, evaluate, append alerts, commit
+cursors and window state) against reading and decoding the same journal alone, interleaved rounds, medians
+(DESIGN.md benchmark convention).
+
+Run: ``uv run python benchmarks/alerts.py``. The last line is the JSON array.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import logging
+import random
+import resource
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from forwarder.alerts.consumer import CONSUMER, RuleConsumer
+from forwarder.alerts.engine import Engine
+from forwarder.alerts.rules import load_rules
+from forwarder.journal.sqlite import SqliteJournal
+from forwarder.records import Lane
+
+EVENTS = 100_000
+ROUNDS = 3
+RULES = Path(__file__).resolve().parents[1] / "config" / "rules"
+READ = 2000  # as forwarder.alerts.consumer.READ_LIMIT
+
+
+def make_events(count: int, seed: int = 7) -> list[dict[str, Any]]:
+    """A day of org traffic: logins (a fifth failing) by 500 users from 300 addresses, report runs, exports,
+    Setup Audit Trail entries, about 600 bytes each as JSON."""
+    rng = random.Random(seed)
+    docs = []
+    for n in range(count):
+        user, ip = f"user{rng.randrange(500)}@example.com", f"203.0.{rng.randrange(2)}.{rng.randrange(150)}"
+        roll = rng.random()
+        dataset, extra = "salesforce.login", {"outcome": "failure" if rng.random() < 0.2 else "success"}
+        if roll < 0.3:
+            dataset, extra = "salesforce.report", {}
+        elif roll < 0.32:
+            dataset, extra = "salesforce.report_export", {}
+        elif roll < 0.33:
+            dataset, extra = (
+                "salesforce.setup_audit_trail",
+                {"action": rng.choice(["PermSetAssign", "createduser"])},
+            )
+        at = 1_795_000_000 + n * 86400 // count
+        docs.append(
+            {
+                "@timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(at)),
+                "message": "Permission set Modify_All_Data_Admin: assigned" if dataset.endswith("trail") else None,
+                "event": {"id": f"ev-{n}", "kind": "event", "dataset": dataset, "category": ["authentication"],
+                          "provider": "LoginEventStream", "module": "salesforce", **extra},
+                "user": {"id": f"005xx{n % 9999:05d}", "name": user},
+                "source": {"ip": ip, "geo": {"country_iso_code": "DE"}},
+                "related": {"ip": [ip], "user": [user]},
+                "salesforce": {"login_key": f"lk{n}", "session_key": f"sk{n}", "run_time": n % 97},
+            }
+        )  # fmt: skip
+    return docs
+
+
+async def prepare(path: Path, docs: list[dict[str, Any]]) -> None:
+    journal = await SqliteJournal.open(path, consumers=[CONSUMER, "hold"])
+    for i in range(0, len(docs), 1000):
+        await journal.append("streaming", Lane.REALTIME, docs[i : i + 1000], [], None)
+    await journal.close()
+
+
+async def read_only(path: Path) -> float:
+    """The floor: read and decode every event in the consumer's chunk size."""
+    journal = await SqliteJournal.open(path, consumers=[CONSUMER, "hold"])
+    started, after, count = time.perf_counter(), 0, 0
+    while entries := await journal.read("hold", Lane.REALTIME, after, READ):
+        after, count = entries[-1].offset, count + len(entries)
+    elapsed = time.perf_counter() - started
+    await journal.close()
+    return count / elapsed
+
+
+async def engine(path: Path) -> tuple[float, int]:
+    """The rule engine consumer over the same events: events/s and alerts raised."""
+    journal = await SqliteJournal.open(path, consumers=[CONSUMER, "hold"])
+    consumer = RuleConsumer(Engine(load_rules([RULES])), journal)
+    await consumer.start()
+    started = time.perf_counter()
+    while await consumer.step(Lane.REALTIME):
+        pass
+    elapsed = time.perf_counter() - started
+    newest = (await journal.stats())["lanes"]["realtime"]["newest"]
+    await journal.close()
+    return EVENTS / elapsed, newest - EVENTS
+
+
+async def main() -> list[dict[str, Any]]:
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    gc.freeze()
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "prepared.db"
+        await prepare(source, make_events(EVENTS))
+        ours, base, alerts = [], [], 0
+        for round_ in range(ROUNDS):
+            copy = Path(tmp) / f"round{round_}.db"
+            shutil.copy(source, copy)
+            first, second = (engine, read_only) if round_ % 2 == 0 else (read_only, engine)
+            for run in (first, second):
+                if run is engine:
+                    rate, alerts = await engine(copy)
+                    ours.append(rate)
+                else:
+                    base.append(await read_only(source))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ours_m, base_m = statistics.median(ours), statistics.median(base)
+    return [
+        {
+            "name": "alerts_default_rules_vs_journal_read",
+            "unit": "events/s",
+            "ours": round(ours_m),
+            "baseline": round(base_m),
+            "ratio": round(ours_m / base_m, 3),
+            "target": 0.25,
+            "peak_rss_mb": round(peak, 1),
+            "events": EVENTS,
+            "alerts": alerts,
+            "rules": len(load_rules([RULES])),
+        }
+    ]
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main())))
