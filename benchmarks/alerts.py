@@ -56,7 +56,7 @@ def make_events(count: int, seed: int = 7) -> list[dict[str, Any]]:
         docs.append(
             {
                 "@timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(at)),
-                "message": "Permission set Modify_All_Data_Admin: assigned" if dataset.endswith("trail") else None,
+                "message": "Permission set Modify_All_Data_Admin: assigned" if "audit" in dataset else None,
                 "event": {"id": f"ev-{n}", "kind": "event", "dataset": dataset, "category": ["authentication"],
                           "provider": "LoginEventStream", "module": "salesforce", **extra},
                 "user": {"id": f"005xx{n % 9999:05d}", "name": user},
