@@ -57,7 +57,7 @@ def make_events(count: int, seed: int = 7) -> list[dict[str, Any]]:
             {
                 "@timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(at)),
                 "message": "Permission set Modify_All_Data_Admin: assigned" if "audit" in dataset else None,
-                "event": {"id": f"ev-{n}", "kind": "event", "dataset": dataset, "category": ["authentication"],
+                "event": {"id": f"ev-{n}", "kind": "event", "dataset": dataset, "category": ["iam"],
                           "provider": "LoginEventStream", "module": "salesforce", **extra},
                 "user": {"id": f"005xx{n % 9999:05d}", "name": user},
                 "source": {"ip": ip, "geo": {"country_iso_code": "DE"}},
