@@ -34,12 +34,16 @@ RUN --mount=type=secret,id=pip_cert \
     if [ -s /run/secrets/pip_cert ]; then export SSL_CERT_FILE=/run/secrets/pip_cert; fi \
  && /opt/uv/bin/uv sync --frozen --no-dev --no-install-project --python /usr/bin/python3.11
 # Then the project itself, built as a wheel (not editable) with the Cython extension compiled by gcc.
+# uv.lock does not cover build requirements: they are pinned here (uv build --build-constraint; uv sync
+# would ignore one) so the same source builds the same wheel.
 COPY README.md setup.py ./
 COPY forwarder ./forwarder
 COPY sinks ./sinks
 RUN --mount=type=secret,id=pip_cert \
     if [ -s /run/secrets/pip_cert ]; then export SSL_CERT_FILE=/run/secrets/pip_cert; fi \
- && /opt/uv/bin/uv sync --frozen --no-dev --no-editable --python /usr/bin/python3.11 \
+ && printf 'setuptools==84.2.1\nCython==3.3.1\n' > /tmp/build-constraints.txt \
+ && /opt/uv/bin/uv build --wheel --build-constraint /tmp/build-constraints.txt --python /usr/bin/python3.11 -o /tmp/dist \
+ && /opt/uv/bin/uv pip install --no-deps --python /opt/sf-forwarder/bin/python /tmp/dist/*.whl \
  && /opt/sf-forwarder/bin/python -I -c "from forwarder.normalize import batch; assert batch.native_available()"
 
 # ---- runtime: Python, CA certificates, the virtualenv; no compiler, no uv, no pip --------------------
