@@ -86,3 +86,33 @@ def test_panels_have_unique_ids_and_use_the_datasource_variable() -> None:
     for panel in panels:
         if panel["type"] != "row":
             assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+
+
+# --- the alerting rules shipped with the chart (and mounted by the compose stack) --------------------------
+
+RULES = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "sf-forwarder" / "files" / "prometheus-rules.yaml"
+
+
+def _alert_exprs() -> list[str]:
+    import yaml
+
+    groups = yaml.safe_load(RULES.read_text(encoding="utf-8"))["groups"]
+    return [rule["expr"] for group in groups for rule in group["rules"]]
+
+
+# rules on Prometheus' own series (up{job=...}) have nothing of ours to check
+@pytest.mark.parametrize("expr", [e for e in _alert_exprs() if "forwarder_" in e])
+def test_alert_rules_query_only_defined_metrics(expr: str) -> None:
+    test_every_queried_metric_and_label_exists(expr)
+
+
+def test_alert_rules_cover_the_ways_data_waits_or_is_lost() -> None:
+    queried = {name for expr in _alert_exprs() for name in _METRIC.findall(expr)}
+    for needed in (
+        "forwarder_stream_subscribed",
+        "forwarder_sink_lag_events",
+        "forwarder_dead_letters_total",
+        "forwarder_journal_dropped_events_total",
+        "forwarder_journal_blocked_seconds_total",
+    ):
+        assert needed in queried, needed
