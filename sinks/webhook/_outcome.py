@@ -50,9 +50,19 @@ class NoRedirectClient(HttpClient):
             async with session.post(url, data=body, headers=dict(headers), allow_redirects=False) as resp:
                 return Response(resp.status, CIMultiDict(resp.headers), await resp.read())
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise RetryableError(f"{what}: {type(exc).__name__}") from None  # aiohttp texts may hold the URL
+            raise RetryableError(f"{what}: {type(exc).__name__}: {scrub(str(exc), url)}") from None
         except ssl.SSLError as exc:
             raise RetryableError(f"{what}: TLS error: {exc.reason or exc}") from None
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` without the URL's path and query (aiohttp names the whole URL in some errors, and a Slack
+    webhook's path is its credential), cut to 300 characters."""
+    parts = urlsplit(url)
+    for private in (url, parts.path + ("?" + parts.query if parts.query else ""), parts.path):
+        if private and private != "/":
+            text = text.replace(private, "/[path]")
+    return text[:300]
 
 
 def raise_for_response(fmt: str, response: Response, what: str) -> None:

@@ -20,7 +20,7 @@ from forwarder.testing.receivers.webhook import DEFAULT_SECRET, WebhookReceiver
 from sinks._http import Response
 from sinks.webhook import WebhookConfig, generic, pagerduty, slack
 from sinks.webhook._alert import severity_level
-from sinks.webhook._outcome import EndpointRefusedError, raise_for_response
+from sinks.webhook._outcome import EndpointRefusedError, raise_for_response, scrub
 
 SLACK_URL = "https://hooks.slack.com/services/T000/B000/verysecretpath"
 
@@ -346,3 +346,10 @@ def test_slack_cut_never_exceeds_the_limit_nor_leaves_a_broken_entity(text: str,
     assert ">" not in unescaped
     tail = unescaped[unescaped.rfind("&") :] if "&" in unescaped else ""
     assert not tail or tail.startswith(("&amp;", "&lt;", "&gt;"))
+
+
+def test_transport_error_texts_lose_the_urls_path() -> None:
+    text = f"Cannot connect to {SLACK_URL}?x=1 (path /services/T000/B000/verysecretpath)"
+    scrubbed = scrub(text, SLACK_URL)
+    assert "verysecretpath" not in scrubbed
+    assert "/[path]" in scrubbed
