@@ -190,8 +190,8 @@ class WebhookSink:
         RetryableError on 408/429/5xx and transport failures, AuthRefusedError (pause, keep the alerts)
         when the endpoint refuses us or is gone, PermanentError when this alert is refused."""
         for encoded in batch:
-            headers, body = self._request(encoded)
             await self._pacer.wait(self.name)
+            headers, body = self._request(encoded)  # after the wait: signed with the moment it is sent
             response = await self._http.post(self.config.endpoint(), headers, body, what=self._what)
             raise_for_response(self.config.format, response, self._what)
 
