@@ -23,8 +23,14 @@ log = structlog.get_logger()
 
 #: The rule engine's consumer name in the journal (its cursors; it holds retention like a sink).
 CONSUMER = "alert-rules"
-#: Events read per lane per transaction.
+#: Events read per lane per evaluation step.
 READ_LIMIT = 2000
+#: Evaluated progress without alerts is committed (cursors + state, one transaction) after this many events
+#: or seconds, or when the journal has nothing new: the state is one JSON document, and writing it for every
+#: chunk of a bulk backlog would cost more than evaluating it. A step that raised alerts commits at once.
+#: After a crash the uncommitted tail is evaluated again from the committed state: same alerts, same ids.
+COMMIT_EVENTS = 20_000
+COMMIT_SECONDS = 1.0
 SERVICE_ORDER = (Lane.REALTIME, Lane.BULK)
 
 
@@ -52,6 +58,11 @@ class RuleConsumer:
         self._idle_wait = idle_wait
         self._stopping = asyncio.Event()
         self._cursors: dict[Lane, int] = {}
+        self._pending: dict[Lane, int] = {}  # evaluated, not yet committed
+        self._pending_events = 0
+        self._stats = Stats()
+        self._last: Entry | None = None
+        self._committed_at = time.monotonic()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -72,28 +83,43 @@ class RuleConsumer:
         while not self._stopping.is_set():
             if await self.step(Lane.REALTIME) or await self.step(Lane.BULK):
                 continue
+            await self.flush()
             waiting = asyncio.ensure_future(self._journal.wait_for_events(self._idle_wait, CONSUMER))
             stopping = asyncio.ensure_future(self._stopping.wait())
             await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
             for task in (waiting, stopping):
                 task.cancel()
+        await self.flush()
         log.info("rules_stopped")
 
     async def step(self, lane: Lane) -> bool:
-        """Evaluate one chunk of ``lane`` and commit it; False when there was nothing new."""
+        """Evaluate one chunk of ``lane``; False when there was nothing new. Commits when it raised alerts
+        or enough progress is pending (``COMMIT_EVENTS``/``COMMIT_SECONDS``)."""
         entries = await self._journal.read(CONSUMER, lane, self._cursors[lane], READ_LIMIT)
         if not entries:
             return False
-        stats = Stats()
-        alerts = self.engine.evaluate((e.event for e in entries), lane.value, stats)
-        cursors = {lane: entries[-1].offset}
-        await self._journal.commit_derived(CONSUMER, cursors, alerts, self.engine.state)
-        self._cursors[lane] = entries[-1].offset
-        _report(stats, self.engine, entries, alerts)
+        alerts = self.engine.evaluate((e.event for e in entries), lane.value, self._stats)
+        self._cursors[lane] = self._pending[lane] = entries[-1].offset
+        self._pending_events += len(entries)
+        self._last = entries[-1]
+        due = time.monotonic() - self._committed_at >= COMMIT_SECONDS
+        if alerts or due or self._pending_events >= COMMIT_EVENTS:
+            await self._commit(alerts)
         return True
 
+    async def flush(self) -> None:
+        """Commit evaluated progress (cursors and state) that is still pending."""
+        if self._pending:
+            await self._commit([])
 
-def _report(stats: Stats, engine: Engine, entries: list[Entry], alerts: list[EventDoc]) -> None:
+    async def _commit(self, alerts: list[EventDoc]) -> None:
+        await self._journal.commit_derived(CONSUMER, dict(self._pending), alerts, self.engine.state)
+        _report(self._stats, self.engine, self._last, alerts)
+        self._pending, self._pending_events, self._stats = {}, 0, Stats()
+        self._committed_at = time.monotonic()
+
+
+def _report(stats: Stats, engine: Engine, last: Entry | None, alerts: list[EventDoc]) -> None:
     """Metrics and logs, after the transaction committed (a crash before never counts twice)."""
     for lane, count in stats.evaluated.items():
         metrics.alerts_events_evaluated.labels(lane).inc(count)
@@ -107,7 +133,7 @@ def _report(stats: Stats, engine: Engine, entries: list[Entry], alerts: list[Eve
         metrics.alerts_groups_evicted.labels(rule).inc(count)
     for rule, size in engine.groups().items():
         metrics.alerts_state_groups.labels(rule).set(size)
-    ingested = to_ms((entries[-1].event.get("event") or {}).get("ingested"))
+    ingested = None if last is None else to_ms((last.event.get("event") or {}).get("ingested"))
     if ingested is not None:
         metrics.alerts_evaluation_lag.set(max(0.0, time.time() - ingested / 1000))
     for alert in alerts:

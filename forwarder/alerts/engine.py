@@ -1,7 +1,7 @@
 """The rule engine, pure: documents in, alert documents out, all state in one JSON-ready dict.
 
-Windows are tumbling and use event time (``@timestamp``), so replaying the same journal gives the same
-alerts with the same ids. Each lane keeps its own watermark (the newest ``@timestamp`` it delivered): an
+Windows hop (a new one every ``hop``, each ``window`` long) over event time (``@timestamp``), so a replay
+gives the same alerts with the same ids. Each lane keeps its own watermark (its newest ``@timestamp``): an
 EventLogFile row hours behind the streams is on time for the bulk lane. See docs/alerts.md.
 """
 
@@ -47,6 +47,7 @@ class _Compiled:
     match: Predicate
     window_ms: int
     suppress_ms: int
+    hop_ms: int = 0
 
 
 def to_ms(value: Any) -> int | None:
@@ -96,6 +97,9 @@ class Engine:
             for r in rules
             if r.enabled
         ]
+        for compiled in self.rules:
+            if compiled.rule.threshold is not None:
+                compiled.hop_ms = int(compiled.rule.threshold.hop_or_default().total_seconds() * 1000)
         self._by_dataset: dict[str, list[_Compiled]] = {}
         self._any_dataset = [c for c in self.rules if datasets_of(c.rule.match) is None]
         self._candidate_cache: dict[str, list[_Compiled]] = {}
@@ -152,7 +156,7 @@ class Engine:
     def groups(self) -> dict[str, int]:
         """Windows and remembered occurrences held per rule (the state-size gauge)."""
         return {
-            rid: len(s["buckets"]) + len(s["seen"]) + len(s["suppress"])
+            rid: len(s["buckets"]) + len(s["seen"]) + len(s["suppress"]) + len(s.get("fires", {}))
             for rid, s in self.state["rules"].items()
         }
 
@@ -161,7 +165,7 @@ class Engine:
     def _apply(self, compiled: _Compiled, doc: EventDoc, ts: int, stats: Stats) -> Firing | None:
         rule = compiled.rule
         slot = self.state["rules"].setdefault(rule.id, {"buckets": {}, "seen": {}, "suppress": {}})
-        occurrence = _text(key_of(doc, rule.occurrence))
+        occurrence = digest(_text(key_of(doc, rule.occurrence)))[:16]  # short: windows keep up to count
         if rule.threshold is None:
             seen = slot["seen"]
             if occurrence in seen:
@@ -199,35 +203,61 @@ class Engine:
     def _count(
         self, compiled: _Compiled, slot: dict[str, Any], doc: EventDoc, ts: int, occurrence: str, stats: Stats
     ) -> Firing | None:
-        rule, threshold = compiled.rule, compiled.rule.threshold
+        """Count ``doc`` into every window holding ``ts`` (hopping windows: ``window / hop`` of them); the
+        first to reach the count fires, unless the group fired in a window overlapping it."""
+        threshold = compiled.rule.threshold
         assert threshold is not None
-        start = ts - ts % compiled.window_ms
         group = key_of(doc, threshold.group_by)
-        name = f"{start}|{_text(group)}"
+        name = _text(group)
+        fires = slot.setdefault("fires", {})
+        latest = ts - ts % compiled.hop_ms
+        if threshold.distinct is not None:
+            values = field_values(doc, threshold.distinct)
+            if not values:
+                return None
+            key, repeatable = _text(values[0]), True
+        else:
+            key, repeatable = occurrence, False
+        extras = _Extras(doc)
+        firing = None
+        # Latest window first: of the windows reaching the count together, the one starting nearest the burst.
+        for start in range(latest, latest - compiled.window_ms, -compiled.hop_ms):
+            bucket = self._bucket(compiled.rule.id, slot, start, name, ts, stats)
+            if not _tally(bucket, key, repeatable, ts, extras):
+                return firing  # an occurrence already counted: it is in every other window of ``ts`` too
+            if bucket["fired"] or len(bucket["keys"]) < threshold.count:
+                continue
+            bucket["fired"] = True
+            previous = fires.get(name)
+            if previous is not None and abs(start - previous) < compiled.window_ms:
+                continue  # once per group per window length: overlapping windows see the same burst
+            fires[name] = start
+            self._cap(compiled.rule.id, fires, stats)
+            firing = self._threshold_firing(compiled.rule, doc, group, bucket)
+        return firing
+
+    def _bucket(
+        self, rule_id: str, slot: dict[str, Any], start: int, group: str, ts: int, stats: Stats
+    ) -> dict[str, Any]:
+        name = f"{start}|{group}"
         bucket = slot["buckets"].get(name)
         if bucket is None:
             bucket = slot["buckets"][name] = _new_bucket(start, ts)
-            self._cap(rule.id, slot["buckets"], stats)
-        if not _tally(bucket, doc, ts, occurrence, threshold.distinct):
-            return None
-        if bucket["fired"] or len(bucket["keys"]) < threshold.count:
-            return None
-        bucket["fired"] = True
-        firing = Firing(
-            rule,
-            doc,
-            digest(rule.id, _text(group), str(start)),
-            "",
-            dict(zip(threshold.group_by, group, strict=True)),
-        )
+            self._cap(rule_id, slot["buckets"], stats)
+        return bucket  # type: ignore[no-any-return]
+
+    def _threshold_firing(
+        self, rule: Rule, doc: EventDoc, group: list[Any], bucket: dict[str, Any]
+    ) -> Firing:
+        assert rule.threshold is not None
+        start = bucket["start"]
+        group_map = dict(zip(rule.threshold.group_by, group, strict=True))
+        firing = Firing(rule, doc, digest(rule.id, _text(group), str(start)), "", group_map)
         firing.count, firing.first_ms, firing.last_ms = bucket["count"], bucket["first"], bucket["last"]
-        firing.event_ids, firing.ips, firing.users = (
-            list(bucket["ids"]),
-            list(bucket["ips"]),
-            list(bucket["users"]),
-        )
+        firing.event_ids = list(bucket["ids"])
+        firing.ips, firing.users = list(bucket["ips"]), list(bucket["users"])
         firing.window_start_ms = start
-        firing.distinct_count = len(bucket["keys"]) if threshold.distinct else None
+        firing.distinct_count = len(bucket["keys"]) if rule.threshold.distinct else None
         return firing
 
     def _unless_suppressed(
@@ -276,6 +306,8 @@ class Engine:
                 k: b for k, b in slot["buckets"].items() if b["start"] + compiled.window_ms >= floor
             }
             slot["seen"] = {k: t for k, t in slot["seen"].items() if t >= floor}
+            fires = slot.get("fires", {})
+            slot["fires"] = {k: t for k, t in fires.items() if t + compiled.window_ms >= floor}
             slot["suppress"] = {
                 k: e for k, e in slot["suppress"].items() if e["at"] + compiled.suppress_ms >= floor
             }
@@ -314,30 +346,45 @@ def _ids(doc: EventDoc) -> list[str]:
     return [str(v) for v in field_values(doc, "event.id")[:1]]
 
 
-def _tally(bucket: dict[str, Any], doc: EventDoc, ts: int, occurrence: str, distinct: str | None) -> bool:
-    """Count ``doc`` into the window; False when it repeats an occurrence already counted."""
-    if distinct is not None:
-        values = field_values(doc, distinct)
-        if not values:
-            return False
-        key = _text(values[0])
-    else:
-        key = occurrence
+def _tally(bucket: dict[str, Any], key: str, repeatable: bool, ts: int, extras: _Extras) -> bool:
+    """Count one event (``key``: its occurrence, or its distinct value) into the window; False when it
+    repeats an occurrence already counted (``repeatable``: distinct values may repeat, and still count)."""
     if not bucket["fired"]:
-        if key in bucket["keys"]:
-            if distinct is None:
+        keys = bucket["keys"]
+        if key in keys:
+            if not repeatable:
                 return False
         else:
-            bucket["keys"].append(key)
+            keys.append(key)
     bucket["count"] += 1
-    bucket["first"], bucket["last"] = min(bucket["first"], ts), max(bucket["last"], ts)
-    _add_bounded(bucket["ids"], _ids(doc))
-    _add_bounded(bucket["ips"], _strings(doc, "related.ip"))
-    _add_bounded(bucket["users"], _strings(doc, "related.user"))
+    if ts < bucket["first"]:
+        bucket["first"] = ts
+    if ts > bucket["last"]:
+        bucket["last"] = ts
+    for name, values in zip(("ids", "ips", "users"), extras.lists(), strict=True):
+        _add_bounded(bucket[name], values)
     return True
 
 
+class _Extras:
+    """Ids, addresses and users of one event, computed once for all the windows it is counted in."""
+
+    __slots__ = ("_doc", "_lists")
+
+    def __init__(self, doc: EventDoc) -> None:
+        self._doc = doc
+        self._lists: tuple[list[str], list[str], list[str]] | None = None
+
+    def lists(self) -> tuple[list[str], list[str], list[str]]:
+        if self._lists is None:
+            doc = self._doc
+            self._lists = (_ids(doc), _strings(doc, "related.ip"), _strings(doc, "related.user"))
+        return self._lists
+
+
 def _add_bounded(target: list[str], values: list[str], limit: int = 20) -> None:
+    if len(target) >= limit:
+        return
     for value in values:
         if len(target) >= limit:
             return

@@ -34,6 +34,24 @@ class Threshold(Settings):
         default_factory=list, description="Fields that make a group, e.g. [user.name]."
     )
     distinct: str | None = Field(None, description="Count distinct values of this field instead of events.")
+    hop: timedelta | None = Field(
+        None,
+        description="A new window starts every hop (window must be a multiple); default window/4, so any "
+        "burst within 3/4 of a window is caught whole. hop = window: tumbling windows.",
+    )
+
+    @model_validator(mode="after")
+    def _hop_divides_window(self) -> Threshold:
+        if self.hop is not None and (self.hop.total_seconds() <= 0 or self.window % self.hop):
+            raise ValueError("hop must be positive and divide window evenly")
+        return self
+
+    def hop_or_default(self) -> timedelta:
+        """The hop: given, else a quarter of the window when that is a whole millisecond, else the window."""
+        if self.hop is not None:
+            return self.hop
+        quarter = self.window / 4
+        return quarter if quarter % timedelta(milliseconds=1) == timedelta(0) else self.window
 
     @field_validator("window")
     @classmethod

@@ -72,13 +72,15 @@ async def prepare(path: Path) -> None:
 
 
 async def evaluate(path: Path) -> None:
-    consumer_module.READ_LIMIT = 100  # many small transactions: many places for a kill to land
+    consumer_module.READ_LIMIT = 100  # many small steps and transactions: many places for a kill to land
+    consumer_module.COMMIT_EVENTS = 300
     journal = await SqliteJournal.open(path, consumers=[CONSUMER, HOLD], exclusive=True)
     rules = RuleConsumer(Engine(load_rules([RULES])), journal)
     await rules.start()
     print("started", flush=True)
     while await rules.step(Lane.REALTIME) or await rules.step(Lane.BULK):
         pass
+    await rules.flush()
     print("done", flush=True)
     await journal.close()
 

@@ -42,6 +42,7 @@ async def open_journal(path: Path, consumers: list[str]) -> SqliteJournal:
 async def drain(consumer: RuleConsumer) -> None:
     while await consumer.step(Lane.REALTIME) or await consumer.step(Lane.BULK):
         pass
+    await consumer.flush()
 
 
 async def all_docs(journal: SqliteJournal, lane: Lane) -> list[dict[str, Any]]:

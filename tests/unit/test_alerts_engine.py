@@ -128,12 +128,28 @@ def test_threshold_fires_at_exactly_n_and_once_per_window() -> None:
     assert "user.name=erin" in alert["message"]
 
 
-def test_threshold_windows_split_at_boundaries() -> None:
-    engine = Engine([threshold_rule()])
+def test_tumbling_windows_split_at_boundaries() -> None:
+    engine = Engine(
+        [threshold_rule(threshold={"count": 3, "window": "5m", "hop": "5m", "group_by": ["user.name"]})]
+    )
     # 2 events before 08:05:00, 2 at/after it: two windows of 2 each, no alert.
     docs = [failure(58, minute=4), failure(59, minute=4), failure(0, minute=5), failure(1, minute=5)]
     assert engine.evaluate(docs, "realtime") == []
     assert len(engine.evaluate([failure(2, minute=5)], "realtime")) == 1  # third in the second window
+
+
+def test_hopping_windows_catch_a_burst_across_a_boundary_once() -> None:
+    engine = Engine([threshold_rule()])  # default hop: a quarter of the window
+    docs = [failure(58, minute=4), failure(59, minute=4), failure(0, minute=5), failure(1, minute=5)]
+    alerts = engine.evaluate(docs, "realtime")
+    assert len(alerts) == 1
+    assert alerts[0]["salesforce"]["alert"]["window"]["start"] == "2026-11-26T08:03:45.000Z"
+    assert engine.evaluate([failure(s, minute=5) for s in range(2, 30)], "realtime") == []  # same burst
+
+
+def test_hop_must_divide_the_window() -> None:
+    with pytest.raises(ValueError, match="hop must be positive and divide window evenly"):
+        threshold_rule(threshold={"count": 3, "window": "5m", "hop": "2m"})
 
 
 def test_next_window_fires_again_without_suppression() -> None:
@@ -244,15 +260,15 @@ def test_groups_per_rule_are_capped_oldest_evicted() -> None:
     engine = Engine([threshold_rule()], max_groups=5)
     stats = Stats()
     engine.evaluate([failure(1, f"user{i}") for i in range(20)], "realtime", stats)
-    assert engine.groups()["brute"] <= 5
-    assert stats.evicted["brute"] == 15
+    assert engine.groups()["brute"] <= 5 + 5  # windows, plus the groups' last firings
+    assert stats.evicted["brute"] >= 15
 
 
 def test_old_windows_are_pruned_as_the_watermark_moves() -> None:
     engine = Engine([threshold_rule()], allowed_lateness=timedelta(minutes=10))
     engine.evaluate([failure(1, f"user{i}") for i in range(50)], "realtime")
     engine.evaluate([{**failure(1), "@timestamp": "2026-11-26T12:00:00.000Z"}], "realtime")
-    assert engine.groups()["brute"] == 1
+    assert engine.groups()["brute"] == 4  # the 4 overlapping windows of the one recent event
 
 
 def test_template_message_fills_fields() -> None:
@@ -275,6 +291,6 @@ def test_copies_arriving_after_their_window_was_pruned_do_not_raise_it_again() -
     stream = [failure(1), failure(2), failure(3)]
     assert len(engine.evaluate(stream, "realtime")) == 1
     engine.evaluate([{**failure(9, "other"), "@timestamp": "2026-11-26T13:00:00.000Z"}], "realtime")
-    assert engine.groups()["brute"] <= 1  # the 08:00 window is gone
+    assert engine.groups()["brute"] <= 4  # only the 13:00 event's windows: the 08:00 ones are gone
     elf = [{**d, "event": {**d["event"], "id": d["event"]["id"] + "-elf"}} for d in stream]
     assert engine.evaluate(elf, "bulk") == []  # same window, same group: the same alert id, raised before
