@@ -126,3 +126,39 @@ def test_cli_bad_rule_file_exits_2_naming_it(tmp_path: Path) -> None:
     result = rules_cli("--rules", str(path))
     assert result.returncode == 2
     assert f"{path}: rules[0].name: field required" in result.stderr
+
+
+CONFIG = """
+salesforce:
+  login_url: https://login.salesforce.com
+  auth: {{type: client_credentials, client_id: abc, client_secret: s}}
+rules: {{paths: [{rules}]}}
+sinks:
+  - {{name: {sink}, type: file, path: /tmp/events.jsonl}}
+"""
+
+
+def test_check_config_validates_the_rule_files(tmp_path: Path) -> None:
+    bad = write(tmp_path, "rules:\n  - {id: t, name: T}\n", "bad.yaml")
+    config = write(tmp_path, CONFIG.format(rules=bad, sink="archive"), "config.yaml")
+    result = subprocess.run(
+        [sys.executable, "-m", "forwarder", "check-config", "-c", str(config)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert f"{bad}: rules[0].description: field required" in result.stderr
+    good = write(tmp_path, CONFIG.format(rules=RULES, sink="archive"), "good.yaml")
+    ok = subprocess.run(
+        [sys.executable, "-m", "forwarder", "check-config", "-c", str(good)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert "alert rules" in ok.stdout
+
+
+def test_a_sink_may_not_take_the_rule_engine_consumer_name(tmp_path: Path) -> None:
+    from forwarder import config
+
+    path = write(tmp_path, CONFIG.format(rules=RULES, sink="alert-rules"), "config.yaml")
+    with pytest.raises(ConfigError, match="'alert-rules' is the alert rule engine's"):
+        config.load(path)
