@@ -272,13 +272,16 @@ class Store:
         limits: tuple[int, WhenFull, Sequence[str]],
     ) -> AppendResult:
         """ONE transaction: append ``batch`` (derived events: alerts), store ``state``, move the cursors.
-        Either all of it is durable or none: a crash never loses an alert or appends it twice."""
+        Either all of it is durable or none: a crash never loses an alert or appends it twice. Never
+        ``full``: see below."""
         max_bytes, when_full, live = limits
         result = AppendResult()
         with self.tx() as conn:
             if batch is not None and batch.rows:
-                if not self._make_room(batch.size, max_bytes, when_full, result):
-                    return result
+                # Never blocks at the size cap: the consumer's own cursor holds retention, so waiting for
+                # room could wait forever; derived events (alerts) are small and rare. drop_oldest makes room.
+                if when_full == "drop_oldest":
+                    self._make_room(batch.size, max_bytes, when_full, result)
                 self._insert(batch)
             conn.execute(
                 "INSERT INTO consumer_state VALUES (?, ?)"

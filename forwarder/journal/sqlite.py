@@ -190,19 +190,13 @@ class SqliteJournal:
     ) -> None:
         """In ONE transaction: append ``events`` to ``lane`` (every consumer gets them), store ``state`` and
         move ``consumer``'s cursors. For a consumer that derives events (the alert rule engine): a crash at
-        any point leaves all of it done or none. With ``when_full: block`` it waits for room as ``append``
-        does."""
+        any point leaves all of it done or none. It never waits at the size cap (with ``block`` the events go
+        in over it): the consumer's own cursor holds retention, so room could only come from this commit."""
         encoded = await self._run(orjson.dumps, state)
         batch = Batch.encode(consumer, lane, events, [], None) if events else None
         limits = (self.max_bytes, self.when_full, self.consumers)
-        while True:
-            self._freed.clear()
-            result = await self._run(
-                self._store.commit_derived, consumer, dict(cursors), batch, encoded, limits
-            )
-            if not result.full:
-                break
-            await _wait(self._freed, FULL_RECHECK_SECONDS)
+        args = (consumer, dict(cursors), batch, encoded, limits)
+        result = await self._run(self._store.commit_derived, *args)
         self._report_dropped(result)
         for each, offset in cursors.items():
             self._cursors.setdefault(consumer, {})[each] = max(

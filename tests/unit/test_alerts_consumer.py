@@ -116,3 +116,22 @@ async def journal_state(path: Path) -> dict[str, Any]:
         await journal.close()
     assert state is not None
     return state
+
+
+async def test_alerts_commit_even_when_the_journal_is_at_its_blocking_cap(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    journal = await open_journal(path, [CONSUMER, "sink"])
+    await journal.append("streaming", Lane.REALTIME, [failure(1), failure(2), failure(3)], [], None)
+    await journal.close()
+    # At the cap with when_full: block. The engine's cursor holds retention, so waiting for room would
+    # wait forever: its commit goes in over the cap instead.
+    journal = await SqliteJournal.open(path, consumers=[CONSUMER, "sink"], max_bytes=1, when_full="block")
+    try:
+        consumer = RuleConsumer(Engine([RULE]), journal)
+        await consumer.start()
+        async with asyncio.timeout(10):
+            await drain(consumer)
+        docs = await all_docs(journal, Lane.REALTIME)
+    finally:
+        await journal.close()
+    assert [d["event"]["dataset"] for d in docs][-1] == "salesforce.alert"
