@@ -85,6 +85,8 @@ def build_alert(firing: Firing, now: datetime | None = None) -> EventDoc:
         "ecs": {"version": ECS_VERSION},
     }
     doc.update(_actor(firing))
+    if isinstance(trigger.get("organization"), dict):
+        doc["organization"] = trigger["organization"]  # one org per forwarder: the same for every event
     return doc
 
 
