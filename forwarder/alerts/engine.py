@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from forwarder.alerts.conditions import Predicate, compile_condition, datasets_of, field_values
-from forwarder.alerts.document import DATASET, Firing, build_alert, digest
+from forwarder.alerts.document import DATASET, MAX_IDS, Firing, build_alert, digest
 from forwarder.alerts.rules import Rule
 from forwarder.events import EventDoc
 
@@ -48,6 +48,7 @@ class _Compiled:
     window_ms: int
     suppress_ms: int
     hop_ms: int = 0
+    then: Predicate | None = None
 
 
 def to_ms(value: Any) -> int | None:
@@ -98,13 +99,15 @@ class Engine:
             if r.enabled
         ]
         for compiled in self.rules:
+            if compiled.rule.then is not None:
+                compiled.then = compile_condition(compiled.rule.then)
             if compiled.rule.threshold is not None:
                 compiled.hop_ms = int(compiled.rule.threshold.hop_or_default().total_seconds() * 1000)
         self._by_dataset: dict[str, list[_Compiled]] = {}
-        self._any_dataset = [c for c in self.rules if datasets_of(c.rule.match) is None]
+        self._any_dataset = [c for c in self.rules if _datasets(c.rule) is None]
         self._candidate_cache: dict[str, list[_Compiled]] = {}
         for compiled in self.rules:
-            for dataset in datasets_of(compiled.rule.match) or ():
+            for dataset in _datasets(compiled.rule) or ():
                 self._by_dataset.setdefault(dataset, []).append(compiled)
         self.lateness_ms = int(allowed_lateness.total_seconds() * 1000)
         self.max_groups = max_groups
@@ -134,8 +137,9 @@ class Engine:
                 continue
             marks[lane] = max(marks.get(lane, ts), ts)
             for compiled in self._candidates(event):
-                if compiled.match(doc):
-                    firing = self._apply(compiled, doc, ts, stats)
+                then = compiled.then is not None and compiled.then(doc)
+                if then or compiled.match(doc):
+                    firing = self._apply(compiled, doc, ts, stats, then=then)
                     if firing is not None:
                         alerts.append(build_alert(firing))
         self._prune(stats)
@@ -162,7 +166,9 @@ class Engine:
 
     # --- one rule, one document ----------------------------------------------------------------------
 
-    def _apply(self, compiled: _Compiled, doc: EventDoc, ts: int, stats: Stats) -> Firing | None:
+    def _apply(
+        self, compiled: _Compiled, doc: EventDoc, ts: int, stats: Stats, *, then: bool = False
+    ) -> Firing | None:
         rule = compiled.rule
         slot = self.state["rules"].setdefault(rule.id, {"buckets": {}, "seen": {}, "suppress": {}})
         occurrence = digest(_text(key_of(doc, rule.occurrence)))[:16]  # short: windows keep up to count
@@ -173,6 +179,8 @@ class Engine:
             seen[occurrence] = ts
             self._cap(rule.id, seen, stats)
             firing: Firing | None = self._match_firing(rule, doc, ts, occurrence)
+        elif then:
+            firing = self._then(compiled, slot, doc, ts)
         else:
             firing = self._count(compiled, slot, doc, ts, occurrence, stats)
         if firing is None:
@@ -223,10 +231,10 @@ class Engine:
         # Latest window first: of the windows reaching the count together, the one starting nearest the burst.
         for start in range(latest, latest - compiled.window_ms, -compiled.hop_ms):
             bucket = self._bucket(compiled.rule.id, slot, start, name, ts, stats)
-            if not _tally(bucket, key, repeatable, ts, extras):
+            if not _tally(bucket, key, repeatable, ts, extras, threshold.count):
                 return firing  # an occurrence already counted: it is in every other window of ``ts`` too
-            if bucket["fired"] or len(bucket["keys"]) < threshold.count:
-                continue
+            if compiled.then is not None or bucket["fired"] or len(bucket["keys"]) < threshold.count:
+                continue  # not reached, or a sequence rule: its ``then`` event fires
             bucket["fired"] = True
             previous = fires.get(name)
             if previous is not None and abs(start - previous) < compiled.window_ms:
@@ -235,6 +243,33 @@ class Engine:
             self._cap(compiled.rule.id, fires, stats)
             firing = self._threshold_firing(compiled.rule, doc, group, bucket)
         return firing
+
+    def _then(self, compiled: _Compiled, slot: dict[str, Any], doc: EventDoc, ts: int) -> Firing | None:
+        """A sequence rule's ``then`` event: fires when a window holding ``ts`` already has the count of
+        ``match`` events, the first of them before it (once per group per window length)."""
+        threshold = compiled.rule.threshold
+        assert threshold is not None
+        group = key_of(doc, threshold.group_by)
+        name, fires = _text(group), slot.setdefault("fires", {})
+        latest = ts - ts % compiled.hop_ms
+        for start in range(latest, latest - compiled.window_ms, -compiled.hop_ms):
+            bucket = slot["buckets"].get(f"{start}|{name}")
+            if (
+                bucket is None
+                or bucket["fired"]
+                or len(bucket["keys"]) < threshold.count
+                or bucket["first"] > ts
+            ):
+                continue
+            bucket["fired"] = True
+            previous = fires.get(name)
+            if previous is not None and abs(start - previous) < compiled.window_ms:
+                continue
+            fires[name] = start
+            firing = self._threshold_firing(compiled.rule, doc, group, bucket)
+            firing.event_ids = [*firing.event_ids[: MAX_IDS - 1], *_ids(doc)]
+            return firing
+        return None
 
     def _bucket(
         self, rule_id: str, slot: dict[str, Any], start: int, group: str, ts: int, stats: Stats
@@ -313,6 +348,15 @@ class Engine:
             }
 
 
+def _datasets(rule: Rule) -> frozenset[str] | None:
+    """Datasets a rule can act on: its ``match``'s, plus its ``then``'s for a sequence rule."""
+    found = datasets_of(rule.match)
+    if rule.then is None or found is None:
+        return found
+    then = datasets_of(rule.then)
+    return None if then is None else found | then
+
+
 def _suppression_key(rule: Rule, firing: Firing, doc: EventDoc) -> str:
     """``suppress.by`` values; without them the group (threshold) or the whole rule (match): ``[]``."""
     if rule.suppress is not None and rule.suppress.by:
@@ -346,10 +390,11 @@ def _ids(doc: EventDoc) -> list[str]:
     return [str(v) for v in field_values(doc, "event.id")[:1]]
 
 
-def _tally(bucket: dict[str, Any], key: str, repeatable: bool, ts: int, extras: _Extras) -> bool:
+def _tally(bucket: dict[str, Any], key: str, repeatable: bool, ts: int, extras: _Extras, limit: int) -> bool:
     """Count one event (``key``: its occurrence, or its distinct value) into the window; False when it
-    repeats an occurrence already counted (``repeatable``: distinct values may repeat, and still count)."""
-    if not bucket["fired"]:
+    repeats an occurrence already counted (``repeatable``: distinct values may repeat, and still count).
+    Keys are kept until ``limit`` (the rule's count) is reached: the state per window stays bounded."""
+    if not bucket["fired"] and len(bucket["keys"]) < limit:
         keys = bucket["keys"]
         if key in keys:
             if not repeatable:

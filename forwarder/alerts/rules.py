@@ -98,6 +98,11 @@ class Rule(Settings):
     type: Literal["match", "threshold"] = Field(description="match: every matching event; threshold: counts.")
     match: Condition = Field(description="Condition over ECS fields (all/any/not, field tests).")
     threshold: Threshold | None = Field(None, description="Required for type: threshold.")
+    then: Condition | None = Field(
+        None,
+        description="Threshold rules only: a sequence. The count of match events arms the window; an event "
+        "of the same group matching this condition (e.g. a successful login) fires the alert.",
+    )
     occurrence: list[str] = Field(
         default_factory=lambda: ["event.id"],
         description="Fields that identify one occurrence: the same login seen on the stream and in an "
@@ -124,8 +129,8 @@ class Rule(Settings):
     def _threshold_matches_type(self) -> Rule:
         if self.type == "threshold" and self.threshold is None:
             raise ValueError("type threshold needs a threshold: {count, window}")
-        if self.type == "match" and self.threshold is not None:
-            raise ValueError("type match takes no threshold")
+        if self.type == "match" and (self.threshold is not None or self.then is not None):
+            raise ValueError("type match takes no threshold or then")
         return self
 
     @property

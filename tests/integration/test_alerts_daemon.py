@@ -27,6 +27,7 @@ CHANNELS = [
 #: The simulator's attacks (forwarder/testing/simulator/traffic/scenarios.py) and the rule each raises.
 EXPECTED = {
     "sf-brute-force",
+    "sf-brute-force-then-success",
     "sf-password-spray",
     "sf-mass-report-export",
     "sf-bulk-api-exfiltration",

@@ -294,3 +294,40 @@ def test_copies_arriving_after_their_window_was_pruned_do_not_raise_it_again() -
     assert engine.groups()["brute"] <= 4  # only the 13:00 event's windows: the 08:00 ones are gone
     elf = [{**d, "event": {**d["event"], "id": d["event"]["id"] + "-elf"}} for d in stream]
     assert engine.evaluate(elf, "bulk") == []  # same window, same group: the same alert id, raised before
+
+
+def success(second: int, user: str = "erin", minute: int = 0) -> dict[str, Any]:
+    doc = failure(second, user, minute=minute)
+    doc["event"] = {**doc["event"], "id": f"ok-{user}-{second}", "outcome": "success"}
+    return doc
+
+
+def sequence_rule() -> Rule:
+    return threshold_rule(then={"field": "event.outcome", "equals": "success"})
+
+
+def test_sequence_fires_on_the_then_event_after_the_count() -> None:
+    engine = Engine([sequence_rule()])
+    assert engine.evaluate([failure(1), failure(2), failure(3)], "realtime") == []  # armed, not fired
+    alerts = engine.evaluate([success(4)], "realtime")
+    assert len(alerts) == 1
+    assert alerts[0]["@timestamp"] == "2026-11-26T08:00:04.000Z"
+    assert alerts[0]["salesforce"]["alert"]["event_ids"][-1] == "ok-erin-4"
+    assert engine.evaluate([success(5)], "realtime") == []  # once per group per window length
+
+
+def test_sequence_needs_the_count_first_and_the_same_group() -> None:
+    engine = Engine([sequence_rule()])
+    assert engine.evaluate([success(1), failure(2), failure(3), failure(4)], "realtime") == []
+    assert (
+        engine.evaluate([failure(5, "a"), failure(6, "a"), failure(7, "a"), success(8, "b")], "realtime")
+        == []
+    )
+
+
+def test_then_is_only_for_threshold_rules() -> None:
+    with pytest.raises(ValueError, match="type match takes no threshold or then"):
+        Rule.model_validate(
+            {"id": "m", "name": "M", "description": "d", "severity": "low", "type": "match",
+             "match": {"field": "a", "exists": True}, "then": {"field": "b", "exists": True}}
+        )  # fmt: skip
