@@ -27,10 +27,12 @@ CONSUMER = "alert-rules"
 READ_LIMIT = 2000
 #: Evaluated progress without alerts is committed (cursors + state, one transaction) after this many events
 #: or seconds, or when the journal has nothing new: the state is one JSON document, and writing it for every
-#: chunk of a bulk backlog would cost more than evaluating it. A step that raised alerts commits at once.
+#: chunk of a bulk backlog would cost more than evaluating it. Raised alerts wait at most
+#: ``ALERT_COMMIT_SECONDS`` (a backlog full of alerts still commits a few times a second, not per chunk).
 #: After a crash the uncommitted tail is evaluated again from the committed state: same alerts, same ids.
 COMMIT_EVENTS = 20_000
 COMMIT_SECONDS = 1.0
+ALERT_COMMIT_SECONDS = 0.2
 SERVICE_ORDER = (Lane.REALTIME, Lane.BULK)
 
 
@@ -60,6 +62,7 @@ class RuleConsumer:
         self._cursors: dict[Lane, int] = {}
         self._pending: dict[Lane, int] = {}  # evaluated, not yet committed
         self._pending_events = 0
+        self._pending_alerts: list[EventDoc] = []
         self._stats = Stats()
         self._last: Entry | None = None
         self._committed_at = time.monotonic()
@@ -93,29 +96,31 @@ class RuleConsumer:
         log.info("rules_stopped")
 
     async def step(self, lane: Lane) -> bool:
-        """Evaluate one chunk of ``lane``; False when there was nothing new. Commits when it raised alerts
-        or enough progress is pending (``COMMIT_EVENTS``/``COMMIT_SECONDS``)."""
+        """Evaluate one chunk of ``lane``; False when there was nothing new. Commits when enough is pending
+        (``COMMIT_EVENTS``, ``COMMIT_SECONDS``, or ``ALERT_COMMIT_SECONDS`` with alerts waiting)."""
         entries = await self._journal.read(CONSUMER, lane, self._cursors[lane], READ_LIMIT)
         if not entries:
             return False
-        alerts = self.engine.evaluate((e.event for e in entries), lane.value, self._stats)
+        self._pending_alerts += self.engine.evaluate((e.event for e in entries), lane.value, self._stats)
         self._cursors[lane] = self._pending[lane] = entries[-1].offset
         self._pending_events += len(entries)
         self._last = entries[-1]
-        due = time.monotonic() - self._committed_at >= COMMIT_SECONDS
-        if alerts or due or self._pending_events >= COMMIT_EVENTS:
-            await self._commit(alerts)
+        waited = time.monotonic() - self._committed_at
+        due = waited >= (ALERT_COMMIT_SECONDS if self._pending_alerts else COMMIT_SECONDS)
+        if due or self._pending_events >= COMMIT_EVENTS:
+            await self._commit()
         return True
 
     async def flush(self) -> None:
         """Commit evaluated progress (cursors and state) that is still pending."""
         if self._pending:
-            await self._commit([])
+            await self._commit()
 
-    async def _commit(self, alerts: list[EventDoc]) -> None:
+    async def _commit(self) -> None:
+        alerts = self._pending_alerts
         await self._journal.commit_derived(CONSUMER, dict(self._pending), alerts, self.engine.state)
         _report(self._stats, self.engine, self._last, alerts)
-        self._pending, self._pending_events, self._stats = {}, 0, Stats()
+        self._pending, self._pending_events, self._pending_alerts, self._stats = {}, 0, [], Stats()
         self._committed_at = time.monotonic()
 
 
