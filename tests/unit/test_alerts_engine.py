@@ -7,7 +7,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from forwarder.alerts.conditions import compile_condition
 from forwarder.alerts.engine import Engine, Stats
@@ -223,8 +226,6 @@ def test_same_input_gives_same_ids() -> None:
 
 
 def test_state_round_trips_through_json_mid_window() -> None:
-    import orjson
-
     engine = Engine([threshold_rule()])
     engine.evaluate([failure(1), failure(2)], "realtime")
     restored = Engine([threshold_rule()], state=orjson.loads(orjson.dumps(engine.state)))
@@ -331,3 +332,31 @@ def test_then_is_only_for_threshold_rules() -> None:
             {"id": "m", "name": "M", "description": "d", "severity": "low", "type": "match",
              "match": {"field": "a", "exists": True}, "then": {"field": "b", "exists": True}}
         )  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 1800), st.sampled_from("abc"), st.booleans()), max_size=60),
+    st.lists(st.integers(1, 20), min_size=1, max_size=10),
+)
+def test_alerts_do_not_depend_on_how_the_input_is_chunked(
+    events: list[tuple[int, str, bool]], sizes: list[int]
+) -> None:
+    """A restart re-reads the journal in other chunks than the first run: the alerts must be the same."""
+    docs = [
+        {
+            **(failure(0, user) if failed else success(0, user)),
+            "@timestamp": f"2026-11-26T08:{s // 60:02d}:{s % 60:02d}.000Z",
+        }
+        for s, user, failed in events
+    ]
+    docs = [{**d, "event": {**d["event"], "id": f"e{i}"}} for i, d in enumerate(docs)]
+    rules = [threshold_rule(suppress={"for": "10m"}), sequence_rule().model_copy(update={"id": "seq"})]
+    whole = [a["event"]["id"] for a in Engine(rules).evaluate(docs, "realtime")]
+    engine, chunked, at, step = Engine(rules), [], 0, 0
+    while at < len(docs):
+        size, step = sizes[step % len(sizes)], step + 1
+        chunked += [a["event"]["id"] for a in engine.evaluate(docs[at : at + size], "realtime")]
+        engine = Engine(rules, state=orjson.loads(orjson.dumps(engine.state)))  # as after a restart
+        at += size
+    assert chunked == whole
