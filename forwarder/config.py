@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from forwarder.alerts.document import DATASET as ALERT_DATASET
 from forwarder.errors import ConfigError
 from forwarder.salesforce.auth import SalesforceConfig
 from forwarder.settings import Settings
@@ -133,6 +134,18 @@ class Config(Settings):
     state: StateConfig = Field(default_factory=StateConfig, description="The durable journal.")
     server: ServerConfig = Field(default_factory=ServerConfig, description="Metrics and health endpoints.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logs.")
+
+    @model_validator(mode="after")
+    def _page_once(self) -> Config:
+        """A webhook sink without a route takes every ``kind: alert`` event, Salesforce's own Threat Detection
+        events included; when rules run, those events also become rule alerts (the default rules pass them
+        through), so such a sink then takes the rules' alerts only: one page per incident, not two."""
+        if self.rules.paths:
+            for index, sink in enumerate(self.sinks):
+                if isinstance(sink, WebhookConfig) and "route" not in sink.model_fields_set:
+                    route = sink.route.model_copy(update={"datasets": [ALERT_DATASET]})
+                    self.sinks[index] = sink.model_copy(update={"route": route})
+        return self
 
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\$")

@@ -42,7 +42,8 @@ class WebhookConfig(SinkConfig):
     format: Format = Field(description="generic (Standard Webhooks signed JSON), slack or pagerduty.")
     route: Route = Field(
         default_factory=_alerts_only,
-        description="Which events this sink receives; default alerts only (kinds: [alert]).",
+        description="Which events this sink receives; default alerts only (kinds: [alert]), and only the "
+        "rules' alerts (datasets: [salesforce.alert]) when rules run.",
     )
     url: SecretStr | None = Field(
         None,
