@@ -1,5 +1,6 @@
-"""``sf-forwarder demo``: the simulator (attack scenario), local HEC/Datadog/syslog receivers and the
-forwarder with ``config/demo.yaml``, all on 127.0.0.1, with a live summary. No credentials, no network.
+"""``sf-forwarder demo``: the simulator (attack scenario), local HEC/Datadog/syslog receivers, a signed
+webhook and a Slack receiver for the alerts, and the forwarder with ``config/demo.yaml``, all on 127.0.0.1,
+with a live summary. No credentials, no network.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from forwarder.events import EventDoc, get_path
 from forwarder.logging import configure
 from forwarder.testing.receivers.datadog import DatadogReceiver
 from forwarder.testing.receivers.hec import HecReceiver
+from forwarder.testing.receivers.slack import SlackReceiver
 from forwarder.testing.receivers.syslog import SyslogReceiver
+from forwarder.testing.receivers.webhook import DEFAULT_SECRET, WebhookReceiver
 from forwarder.testing.simulator import Simulator
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
@@ -84,6 +87,8 @@ class Demo:
         self.hec = HecReceiver(tokens={self.hec_token}, acks=True)
         self.datadog = DatadogReceiver(api_keys={self.dd_key})
         self.syslog = SyslogReceiver(udp_port=None)
+        self.hooks = WebhookReceiver()  # checks the Standard Webhooks signature with DEFAULT_SECRET
+        self.slack = SlackReceiver()
         self.start_date = start.date()
 
     def environment(self) -> dict[str, str]:
@@ -100,6 +105,9 @@ class Demo:
             "SF_DEMO_SYSLOG_ADDRESS": self.syslog.tcp_address,
             "SF_DEMO_OUTPUT": str(self.output),
             "SF_DEMO_RULES": str(DEMO_RULES),
+            "SF_DEMO_WEBHOOK_URL": self.hooks.hook_url,
+            "SF_DEMO_WEBHOOK_SECRET": DEFAULT_SECRET,
+            "SF_DEMO_SLACK_URL": self.slack.webhook_url,
         }
 
     def live_traffic(self) -> None:
@@ -121,7 +129,10 @@ class Demo:
             for e in _file_events(self.output / "events.jsonl")
             if source_of(e) == "alerts"
         )
-        return {"sources": _ingested(), "sinks": sinks, "alerts": dict(sorted(alerts.items()))}
+        # the on-call sinks get the rules' alerts only (webhook default route), so they are counted apart
+        paged = {"hooks": len(self.hooks.unique_ids()), "slack": len(self.slack.unique_ids())}
+        alerts_by_rule = dict(sorted(alerts.items()))
+        return {"sources": _ingested(), "sinks": sinks, "alerts": alerts_by_rule, "paged": paged}
 
 
 def _ingested() -> dict[str, int]:
@@ -158,6 +169,8 @@ def _render(summary: dict[str, Any], elapsed: float, lag: dict[str, int] | None)
     alerts = summary.get("alerts") or {}
     lines += ["", f"alerts raised by the default rules: {sum(alerts.values())}"]
     lines += [f"  {rule:<28} {count:>4}" for rule, count in alerts.items()]
+    paged = summary.get("paged") or {}
+    lines += ["", "alerts sent to on-call: " + ", ".join(f"{sink} {count}" for sink, count in paged.items())]
     return "\n".join(lines)
 
 
@@ -165,7 +178,7 @@ async def run(duration: float | None, seed: int, output: Path, config_path: Path
     """Run the demo for ``duration`` seconds (None: until interrupted); return the final summary."""
     await asyncio.to_thread(_fresh_folder, output)
     demo = Demo(output, seed)
-    async with demo.org, demo.hec, demo.datadog, demo.syslog:
+    async with demo.org, demo.hec, demo.datadog, demo.syslog, demo.hooks, demo.slack:
         os.environ.update(demo.environment())
         config = config_module.load(config_path)
         configure(config.logging.level, config.logging.format)

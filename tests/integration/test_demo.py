@@ -1,4 +1,5 @@
-"""The README's demo command works: every source's events reach every sink, and it exits 0 on its own."""
+"""The README's demo command works: every source's events reach every sink, the default rules' alerts reach
+the on-call receivers, and it exits 0 on its own."""
 
 from __future__ import annotations
 
@@ -22,3 +23,6 @@ def test_demo_delivers_all_three_sources_to_every_sink(tmp_path: Path) -> None:
     for sink, delivered in summary["sinks"].items():
         assert delivered == ingested, f"{sink} got {delivered}, the sources ingested {ingested}"
     assert (tmp_path / "out" / "state.db").exists()
+    raised = sum(summary["alerts"].values())
+    assert raised > 0, summary["alerts"]  # the default rules fire on the simulated attacks
+    assert summary["paged"] == {"hooks": raised, "slack": raised}  # every rule alert reached on-call, once
