@@ -20,6 +20,21 @@ EventDoc = dict[str, Any]
 ECS_VERSION = "8.11.0"
 
 
+# ECS severity 0..100 -> four levels on Elastic's detection-rule bands (low 0-21, medium 22-47, high 48-73,
+# critical 74-100: Elastic Security "Rule severity and risk score"), named as both Datadog's log ``status``
+# and PagerDuty's Events API v2 ``payload.severity`` name them (critical|error|warning|info).
+_SEVERITY_BANDS = ((74, "critical"), (48, "error"), (22, "warning"), (0, "info"))
+
+
+def severity_level(severity: Any) -> str:
+    """critical | error | warning | info from ECS ``event.severity``; anything not a number -> info."""
+    value = severity if isinstance(severity, int | float) and not isinstance(severity, bool) else 0
+    for floor, level in _SEVERITY_BANDS:
+        if value >= floor:
+            return level
+    return "info"
+
+
 def get_path(doc: EventDoc, dotted: str, default: Any = None) -> Any:
     """``get_path(doc, "event.dataset")``: the value at an ECS dotted path, or ``default``."""
     node: Any = doc

@@ -17,7 +17,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from forwarder import metrics
 from forwarder.errors import PermanentError
-from forwarder.events import EventDoc
+from forwarder.events import EventDoc, severity_level
 from forwarder.settings import TlsConfig
 from sinks import SinkConfig, SinkLimits
 from sinks._http import HttpClient, check_http_url, gzip_off_loop, http_outcome, raise_for
@@ -33,9 +33,6 @@ DEFAULT_MAX_AGE = 17 * 3600.0
 
 LatePolicy = Literal["restamp", "keep", "dead_letter"]
 
-# ECS severity 0..100 -> Datadog status, on Elastic's detection-rule bands (low 0-21, medium 22-47,
-# high 48-73, critical 74-100: Elastic Security "Rule severity and risk score").
-_STATUS_BANDS = ((74, "critical"), (48, "error"), (22, "warning"), (0, "info"))
 _RESERVED = ("ddsource", "service", "hostname", "ddtags", "status", "timestamp", "message")
 _KEPT_WHEN_TRUNCATED = ("@timestamp", "event", "usr", "evt", "network", "organization", "forwarder")
 
@@ -90,15 +87,6 @@ class DatadogConfig(SinkConfig):
 
 
 # --- pure encoding ---------------------------------------------------------------------------------------
-
-
-def status_for(severity: Any) -> str:
-    """Datadog ``status`` from ECS ``event.severity``."""
-    value = severity if isinstance(severity, int | float) else 0
-    for floor, status in _STATUS_BANDS:
-        if value >= floor:
-            return status
-    return "info"
 
 
 def standard_attributes(doc: EventDoc) -> dict[str, Any]:
@@ -156,7 +144,7 @@ def entry_attributes(
         service=config.service,
         hostname=config.hostname,
         ddtags=tags if tags is not None else ddtags(config, dataset),
-        status=status_for(event.get("severity")),
+        status=severity_level(event.get("severity")),
     )
     if not doc.get("message"):
         extra["message"] = str(event.get("action") or dataset or "salesforce event")
@@ -270,7 +258,7 @@ class LogEncoder:
     def _cache(self, key: tuple[Any, int | float | None]) -> bytes:
         if len(self._tag_status) >= self._MAX_CACHED:
             self._tag_status.clear()
-        members = {"ddtags": ddtags(self._config, key[0]), "status": status_for(key[1])}
+        members = {"ddtags": ddtags(self._config, key[0]), "status": severity_level(key[1])}
         value = self._tag_status[key] = b"," + orjson.dumps(members)[1:-1]
         return value
 

@@ -8,25 +8,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from forwarder.events import EventDoc, get_path
-
-# ECS severity 0..100 -> four levels, on Elastic's detection-rule bands (low 0-21, medium 22-47, high 48-73,
-# critical 74-100: Elastic Security "Rule severity and risk score"); the names are PagerDuty's enum
-# (Events API v2 payload.severity: critical|error|warning|info), which Slack shows as text too.
-_BANDS = ((74, "critical"), (48, "error"), (22, "warning"), (0, "info"))
+from forwarder.events import EventDoc, get_path, severity_level
 
 #: Identifiers safe in a Standard Webhooks signed content ``{id}.{ts}.{body}``: no "." (spec, "Signature
 #: scheme": the id must not contain a full stop) and nothing a header would mangle.
 _SAFE_ID = re.compile(r"[A-Za-z0-9_\-:]{1,200}")
-
-
-def severity_level(severity: Any) -> str:
-    """critical | error | warning | info from ECS ``event.severity`` (0..100); unknown -> info."""
-    value = severity if isinstance(severity, int | float) and not isinstance(severity, bool) else 0
-    for floor, level in _BANDS:
-        if value >= floor:
-            return level
-    return "info"
 
 
 def text_of(value: Any) -> str | None:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from forwarder import metrics
 from forwarder.errors import PermanentError
+from forwarder.events import severity_level
 from forwarder.testing.receivers import sample_event
 from sinks.datadog import (
     MAX_LOG_BYTES,
@@ -20,7 +21,6 @@ from sinks.datadog import (
     _json_array,
     fit_log,
     log_entry,
-    status_for,
 )
 
 NOW = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
@@ -108,7 +108,7 @@ def test_standard_attributes_keep_exactly_the_present_values(
     ],
 )
 def test_status_follows_severity_bands(severity: int | None, status: str) -> None:
-    assert status_for(severity) == status
+    assert severity_level(severity) == status  # Datadog's status; PagerDuty's severity uses the same
 
 
 def test_recent_events_keep_their_time() -> None:

@@ -19,7 +19,6 @@ from forwarder.testing.receivers.slack import SlackReceiver
 from forwarder.testing.receivers.webhook import DEFAULT_SECRET, WebhookReceiver
 from sinks._http import Response
 from sinks.webhook import WebhookConfig, generic, pagerduty, slack
-from sinks.webhook._alert import severity_level
 from sinks.webhook._outcome import EndpointRefusedError, raise_for_response, scrub
 
 SLACK_URL = "https://hooks.slack.com/services/T000/B000/verysecretpath"
@@ -147,24 +146,6 @@ def test_slack_formats_a_plain_event_too() -> None:
 
 
 # --- pagerduty -----------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("severity", "level"),
-    [
-        (0, "info"),
-        (21, "info"),
-        (22, "warning"),
-        (47, "warning"),
-        (48, "error"),
-        (73, "error"),
-        (74, "critical"),
-        (100, "critical"),
-        (None, "info"),
-    ],
-)
-def test_severity_maps_onto_the_pagerduty_enum(severity: int | None, level: str) -> None:
-    assert severity_level(severity) == level
 
 
 def test_pagerduty_trigger_carries_the_required_fields_and_the_dedup_key() -> None:
