@@ -27,6 +27,7 @@ from forwarder.app import Forwarder, tune_gc
 from forwarder.errors import ConfigError
 from forwarder.events import EventDoc, get_path
 from forwarder.logging import configure
+from forwarder.packaged import packaged_path
 from forwarder.testing.receivers.datadog import DatadogReceiver
 from forwarder.testing.receivers.hec import HecReceiver
 from forwarder.testing.receivers.slack import SlackReceiver
@@ -34,8 +35,8 @@ from forwarder.testing.receivers.syslog import SyslogReceiver
 from forwarder.testing.receivers.webhook import DEFAULT_SECRET, WebhookReceiver
 from forwarder.testing.simulator import Simulator
 
-DEMO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
-DEMO_RULES = Path(__file__).resolve().parent.parent / "config" / "rules"
+DEMO_CONFIG = packaged_path("demo.yaml")
+DEMO_RULES = packaged_path("rules")
 SOURCES = ("streaming", "eventlogfile", "setupaudittrail")
 
 
@@ -236,7 +237,7 @@ def main(argv: list[str]) -> int:
         "--output", type=Path, default=Path("demo-output"), help="Folder for state and files."
     )
     parser.add_argument(
-        "--config", type=Path, default=DEMO_CONFIG, help="Demo config (default: config/demo.yaml)."
+        "--config", type=Path, default=DEMO_CONFIG, help="Demo config (default: the shipped demo.yaml)."
     )
     args = parser.parse_args(argv)
     try:
