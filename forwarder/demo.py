@@ -105,7 +105,7 @@ class Demo:
             "SF_DEMO_DATADOG_KEY": self.dd_key,
             "SF_DEMO_SYSLOG_ADDRESS": self.syslog.tcp_address,
             "SF_DEMO_OUTPUT": str(self.output),
-            "SF_DEMO_RULES": str(DEMO_RULES),
+            "SF_DEMO_RULES": str(DEMO_RULES),  # demo.yaml uses rules.builtin; a config of your own may not
             "SF_DEMO_WEBHOOK_URL": self.hooks.hook_url,
             "SF_DEMO_WEBHOOK_SECRET": DEFAULT_SECRET,
             "SF_DEMO_SLACK_URL": self.slack.webhook_url,

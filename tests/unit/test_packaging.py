@@ -1,5 +1,6 @@
 """The wheel's package list stays complete: pyproject.toml lists the packages by hand (packages.find cannot
-add forwarder.bundled, which is config/), so a new subpackage or shipped config missing there fails here."""
+add forwarder.bundled, which is config/), so a new subpackage or shipped config missing there fails here;
+and ``rules: {builtin: true}`` finds the shipped rules."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from forwarder.alerts.rules import load_rules
+from forwarder.config import RulesConfig
 from forwarder.packaged import packaged_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,3 +55,20 @@ def test_package_data_covers_every_shipped_config() -> None:
 def test_checkout_finds_the_configs_in_config_folder() -> None:
     assert packaged_path("demo.yaml") == ROOT / "config" / "demo.yaml"
     assert packaged_path("rules").is_dir()
+
+
+def test_builtin_rules_load_first_without_a_path() -> None:
+    rules = RulesConfig.model_validate({"builtin": True, "paths": ["/etc/sf-forwarder/rules"]})
+    assert rules.paths == [packaged_path("rules"), Path("/etc/sf-forwarder/rules")]
+    loaded = {rule.id for rule in load_rules(rules.paths[:1])}
+    assert {"sf-brute-force", "sf-session-hijacking"} <= loaded
+
+
+def test_builtin_rules_are_added_once() -> None:
+    shipped = str(packaged_path("rules"))
+    assert RulesConfig.model_validate({"builtin": True, "paths": [shipped]}).paths == [Path(shipped)]
+
+
+def test_no_rules_unless_asked() -> None:
+    assert RulesConfig().paths == []
+    assert RulesConfig.model_validate({"builtin": "false", "paths": []}).paths == []
