@@ -1,6 +1,6 @@
-"""``pip install sf-forwarder`` then ``sf-forwarder demo`` works: the wheel built from the repository carries
-the demo config and the default rules, and an install of it (the locked dependencies, then the wheel, as the
-Dockerfile does) runs the demo from a directory with no config/ in sight."""
+"""``pip install sf-forwarder`` then ``sf-forwarder demo`` works: the wheel built from the repository's sdist
+(so both carry them) holds the demo config and the default rules, and an install of it (the locked
+dependencies, then the wheel, as the Dockerfile does) runs the demo from a directory with no config/ in sight."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-# What a clean clone holds, as the Dockerfile's build context (.dockerignore): no local build outputs.
-SOURCES = ("pyproject.toml", "uv.lock", "setup.py", "README.md", "forwarder", "sinks", "config")
+# What a clean clone holds for a build: no local build outputs.
+SOURCES = ("pyproject.toml", "uv.lock", "setup.py", "MANIFEST.in", "README.md", "forwarder", "sinks", "config")
 LOCAL_BUILDS = shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", "_native.c")
 SHIPPED = [
     "forwarder/bundled/__init__.py",
@@ -55,7 +55,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         else:
             shutil.copy2(ROOT / name, src / name)
     dist = tmp_path_factory.mktemp("dist")
-    _run([_uv(), "build", "--wheel", "--out-dir", str(dist), str(src)], cwd=src, timeout=240)
+    _run([_uv(), "build", "--out-dir", str(dist), str(src)], cwd=src, timeout=240)  # sdist, then the wheel from it
     (built,) = dist.glob("sf_forwarder-*.whl")
     return built
 
