@@ -39,12 +39,15 @@ RUN --mount=type=secret,id=pip_cert \
 COPY README.md setup.py ./
 COPY forwarder ./forwarder
 COPY sinks ./sinks
+# config/ is the package forwarder.bundled in the wheel (pyproject.toml): demo.yaml, example.yaml, the rules
+COPY config ./config
 RUN --mount=type=secret,id=pip_cert \
     if [ -s /run/secrets/pip_cert ]; then export SSL_CERT_FILE=/run/secrets/pip_cert; fi \
  && printf 'setuptools==84.2.1\nCython==3.3.1\n' > /tmp/build-constraints.txt \
  && /opt/uv/bin/uv build --wheel --build-constraint /tmp/build-constraints.txt --python /usr/bin/python3.11 -o /tmp/dist \
  && /opt/uv/bin/uv pip install --no-deps --python /opt/sf-forwarder/bin/python /tmp/dist/*.whl \
- && /opt/sf-forwarder/bin/python -I -c "from forwarder.normalize import batch; assert batch.native_available()"
+ && /opt/sf-forwarder/bin/python -I -c "from forwarder.normalize import batch; assert batch.native_available()" \
+ && /opt/sf-forwarder/bin/python -I -c "from forwarder.packaged import packaged_path as p; assert p('demo.yaml').is_file() and p('rules').is_dir()"
 
 # ---- runtime: Python, CA certificates, the virtualenv; no compiler, no uv, no pip --------------------
 FROM debian:bookworm-slim
@@ -65,10 +68,10 @@ RUN apt-get update \
  && mkdir -p /var/lib/sf-forwarder /etc/sf-forwarder \
  && chown 10001:10001 /var/lib/sf-forwarder && chmod 0750 /var/lib/sf-forwarder
 COPY --from=build /opt/sf-forwarder /opt/sf-forwarder
-# Example and demo configs and the default rules. `sf-forwarder demo` looks for config/demo.yaml and
-# config/rules beside the package (forwarder/demo.py), which a wheel does not carry: a link puts them there.
+# The wheel carries demo.yaml and the default rules (`sf-forwarder demo`, `rules: {builtin: true}`); this
+# readable copy of config/ is for operators (example.yaml to start from) and for configs that name
+# /usr/share/sf-forwarder/config/rules (docs/operations.md).
 COPY config /usr/share/sf-forwarder/config
-RUN ln -s /usr/share/sf-forwarder/config /opt/sf-forwarder/lib/python3.11/site-packages/config
 # Nothing writes outside the state volume and /tmp: no .pyc at run time (all compiled at build time),
 # and Python's own temp files go to /tmp (a tmpfs with --read-only).
 ENV PATH=/opt/sf-forwarder/bin:$PATH \

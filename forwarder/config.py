@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from forwarder.alerts.document import DATASET as ALERT_DATASET
 from forwarder.errors import ConfigError
+from forwarder.packaged import packaged_path
 from forwarder.salesforce.auth import SalesforceConfig
 from forwarder.settings import Settings
 from forwarder.sources.eventlogfile import EventLogFileConfig
@@ -121,6 +122,18 @@ class RulesConfig(Settings):
         description="Events older than their lane's newest @timestamp by more are not evaluated (counted).",
     )
     max_groups: int = Field(10_000, gt=0, description="Windows/groups kept per rule; the oldest is evicted.")
+    builtin: bool = Field(
+        False, description="Also run the default rules shipped with sf-forwarder, loaded before paths."
+    )
+
+    @model_validator(mode="after")
+    def _builtin_first(self) -> RulesConfig:
+        """The shipped rules join ``paths`` (first), so whatever loads ``paths`` (run, check-config, doctor,
+        rules test -c) loads them too, wherever sf-forwarder is installed (forwarder/packaged.py)."""
+        shipped = packaged_path("rules")
+        if self.builtin and shipped not in self.paths:
+            self.paths.insert(0, shipped)
+        return self
 
 
 class Config(Settings):

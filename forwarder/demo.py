@@ -27,6 +27,7 @@ from forwarder.app import Forwarder, tune_gc
 from forwarder.errors import ConfigError
 from forwarder.events import EventDoc, get_path
 from forwarder.logging import configure
+from forwarder.packaged import packaged_path
 from forwarder.testing.receivers.datadog import DatadogReceiver
 from forwarder.testing.receivers.hec import HecReceiver
 from forwarder.testing.receivers.slack import SlackReceiver
@@ -34,8 +35,8 @@ from forwarder.testing.receivers.syslog import SyslogReceiver
 from forwarder.testing.receivers.webhook import DEFAULT_SECRET, WebhookReceiver
 from forwarder.testing.simulator import Simulator
 
-DEMO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
-DEMO_RULES = Path(__file__).resolve().parent.parent / "config" / "rules"
+DEMO_CONFIG = packaged_path("demo.yaml")
+DEMO_RULES = packaged_path("rules")
 SOURCES = ("streaming", "eventlogfile", "setupaudittrail")
 
 
@@ -104,7 +105,7 @@ class Demo:
             "SF_DEMO_DATADOG_KEY": self.dd_key,
             "SF_DEMO_SYSLOG_ADDRESS": self.syslog.tcp_address,
             "SF_DEMO_OUTPUT": str(self.output),
-            "SF_DEMO_RULES": str(DEMO_RULES),
+            "SF_DEMO_RULES": str(DEMO_RULES),  # demo.yaml uses rules.builtin; a config of your own may not
             "SF_DEMO_WEBHOOK_URL": self.hooks.hook_url,
             "SF_DEMO_WEBHOOK_SECRET": DEFAULT_SECRET,
             "SF_DEMO_SLACK_URL": self.slack.webhook_url,
@@ -236,7 +237,7 @@ def main(argv: list[str]) -> int:
         "--output", type=Path, default=Path("demo-output"), help="Folder for state and files."
     )
     parser.add_argument(
-        "--config", type=Path, default=DEMO_CONFIG, help="Demo config (default: config/demo.yaml)."
+        "--config", type=Path, default=DEMO_CONFIG, help="Demo config (default: the shipped demo.yaml)."
     )
     args = parser.parse_args(argv)
     try:
