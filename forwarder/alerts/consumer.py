@@ -1,5 +1,5 @@
 """The rule engine as a journal consumer: read both lanes after its cursors (realtime first), evaluate, then
-append the alerts, move the cursors and store the window state in ONE journal transaction.
+append the alerts, move the cursors and store the window state's changed entries in ONE journal transaction.
 
 A kill -9 at any point leaves either all of a batch's effects or none, so after a restart no alert is lost
 and none is appended twice (the state and cursors it resumes from are the ones the alerts were made with).
@@ -16,7 +16,7 @@ import structlog
 from forwarder import metrics
 from forwarder.alerts.engine import Engine, Stats, to_ms
 from forwarder.events import EventDoc
-from forwarder.journal import Entry, Journal
+from forwarder.journal import Entry, Journal, StateChanges
 from forwarder.records import Lane
 
 log = structlog.get_logger()
@@ -46,7 +46,7 @@ class DerivingJournal(Journal, Protocol):
         consumer: str,
         cursors: dict[Lane, int],
         events: list[EventDoc],
-        state: dict[str, Any],
+        state: StateChanges | dict[str, Any],
         lane: Lane = Lane.REALTIME,
     ) -> None: ...
 
@@ -118,7 +118,9 @@ class RuleConsumer:
 
     async def _commit(self) -> None:
         alerts = self._pending_alerts
-        await self._journal.commit_derived(CONSUMER, dict(self._pending), alerts, self.engine.state)
+        changes = self.engine.changes()
+        await self._journal.commit_derived(CONSUMER, dict(self._pending), alerts, changes)
+        self.engine.committed()
         _report(self._stats, self.engine, self._last, alerts)
         self._pending, self._pending_events, self._pending_alerts, self._stats = {}, 0, [], Stats()
         self._committed_at = time.monotonic()

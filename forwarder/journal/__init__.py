@@ -24,6 +24,24 @@ class Entry:
     event: EventDoc
 
 
+#: A place in a consumer's state document: the keys from the top, e.g. ``("rules", "brute", "buckets", k)``.
+StatePath = tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanges:
+    """What changed in a consumer's state document since its last commit (``commit_derived``).
+
+    ``deletes`` go first, then ``upserts`` in order; an upsert of a path not stored yet is placed after
+    everything stored, so a restore rebuilds every object with its keys in insertion order. ``replace``:
+    drop everything stored first (``upserts`` is then the whole document).
+    """
+
+    upserts: list[tuple[StatePath, Any]]
+    deletes: list[StatePath]
+    replace: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """Something that could not be delivered or normalised, kept with the reason."""

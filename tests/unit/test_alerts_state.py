@@ -1,0 +1,297 @@
+"""The rule engine's state, written incrementally. The engine reports what changed since the last commit
+(the entries a batch touched, the ones evicted at ``max_groups`` or pruned behind the watermark, the whole
+document after a start); in a real SQLite journal a commit writes only those, a restore rebuilds the same
+document (key order too), and the single-document state of earlier versions is migrated in place on open."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from forwarder.alerts.changes import flatten
+from forwarder.alerts.consumer import CONSUMER, RuleConsumer
+from forwarder.alerts.engine import DEPTHS, Engine
+from forwarder.alerts.rules import Rule
+from forwarder.journal import StateChanges
+from forwarder.journal.sqlite import SqliteJournal
+from forwarder.records import Lane
+
+START = datetime(2026, 11, 26, 8, tzinfo=UTC)
+
+BRUTE = Rule.model_validate(
+    {
+        "id": "brute",
+        "name": "Brute force",
+        "description": "d",
+        "severity": "high",
+        "type": "threshold",
+        "match": {"field": "event.outcome", "equals": "failure"},
+        "threshold": {"count": 3, "window": "4m", "group_by": ["user.name"]},
+        "suppress": {"for": "10m"},
+    }
+)
+FAILED = Rule.model_validate(
+    {
+        "id": "failed",
+        "name": "Any failure",
+        "description": "d",
+        "severity": "low",
+        "type": "match",
+        "match": {"field": "event.outcome", "equals": "failure"},
+        "suppress": {"for": "1m", "by": ["user.name"]},
+    }
+)
+
+
+def failure(seconds: float, user: str, n: int = 0) -> dict[str, Any]:
+    at = START + timedelta(seconds=seconds)
+    return {
+        "@timestamp": at.isoformat().replace("+00:00", "Z"),
+        "event": {"id": f"{user}-{seconds}-{n}", "dataset": "salesforce.login", "outcome": "failure"},
+        "user": {"name": user},
+    }
+
+
+def paths(entries: list[tuple[tuple[str, ...], Any]]) -> set[tuple[str, ...]]:
+    return {path for path, _ in entries}
+
+
+def test_first_changes_after_a_start_are_the_whole_document() -> None:
+    engine = Engine([BRUTE, FAILED])
+    engine.evaluate([failure(1, "a"), failure(2, "b")], "realtime")
+    changes = engine.changes()
+    assert changes.replace
+    assert changes.upserts == list(flatten(engine.state, DEPTHS))
+    restored = Engine([BRUTE, FAILED], state=engine.state)
+    assert restored.changes().replace
+
+
+def test_changes_after_a_commit_hold_only_what_the_batch_touched() -> None:
+    engine = Engine([BRUTE, FAILED])
+    engine.evaluate([failure(1, "a"), failure(2, "a"), failure(3, "c")], "realtime")
+    engine.committed()
+    engine.evaluate([failure(4, "b")], "realtime")
+    changes = engine.changes()
+    assert not changes.replace
+    assert not changes.deletes
+    touched = paths(changes.upserts)
+    assert ("watermarks", "realtime") in touched
+    assert all('"a"' not in path[-1] and '"c"' not in path[-1] for path in touched if path[0] == "rules")
+    # b's 4 hopping windows, its last firing of FAILED (suppression key), its seen occurrence, its alert id.
+    buckets = {p for p in touched if p[:3] == ("rules", "brute", "buckets")}
+    assert len(buckets) == 4
+    assert all(p[-1].endswith('|["b"]') for p in buckets)
+    for path, value in changes.upserts:
+        holder: Any = engine.state
+        for key in path:
+            holder = holder[key]
+        assert holder == value
+    engine.committed()
+    assert engine.pending_changes() == 0
+
+
+def test_evicted_entries_are_reported_deleted_and_not_written() -> None:
+    engine = Engine([BRUTE], max_groups=4)
+    engine.evaluate([failure(1, "a")], "realtime")  # a's four windows
+    engine.committed()
+    before = set(engine.state["rules"]["brute"]["buckets"])
+    engine.evaluate([failure(2, "b")], "realtime")  # b's four windows evict a's
+    changes = engine.changes()
+    deleted = {path[-1] for path in changes.deletes if path[:3] == ("rules", "brute", "buckets")}
+    assert deleted == before
+    assert not deleted & {path[-1] for path in paths(changes.upserts)}
+    assert set(engine.state["rules"]["brute"]["buckets"]).isdisjoint(deleted)
+
+
+def test_entries_behind_the_watermark_are_reported_deleted() -> None:
+    engine = Engine([BRUTE, FAILED], allowed_lateness=timedelta(minutes=1))
+    engine.evaluate([failure(1, "a"), failure(2, "a"), failure(3, "a")], "realtime")
+    engine.committed()
+    old = {path for path, _ in flatten(engine.state, DEPTHS) if path[0] == "rules"}
+    engine.evaluate([failure(3600, "z")], "realtime")  # an hour later: a's windows and suppressions expire
+    changes = engine.changes()
+    assert old <= set(changes.deletes)
+    assert all(not path[-1].endswith('["a"]') for path, _ in flatten(engine.state, DEPTHS))
+
+
+def test_an_entry_removed_then_written_again_is_deleted_then_appended() -> None:
+    engine = Engine([FAILED], max_groups=1)
+    engine.evaluate([failure(1, "a")], "realtime")
+    engine.committed()
+    engine.evaluate([failure(2, "b"), failure(200, "a")], "realtime")  # a evicted by b, then a back
+    changes = engine.changes()
+    suppress = ("rules", "failed", "suppress")
+    assert (*suppress, '["a"]') in changes.deletes
+    assert (*suppress, '["a"]') in paths(changes.upserts)
+
+
+def test_state_of_a_rule_no_longer_enabled_is_dropped_on_restore() -> None:
+    engine = Engine([BRUTE, FAILED])
+    engine.evaluate([failure(1, "a")], "realtime")
+    restored = Engine([FAILED], state=engine.state)
+    assert set(restored.state["rules"]) == {"failed"}
+    changes = restored.changes()
+    assert changes.replace
+    assert not [path for path, _ in changes.upserts if path[:2] == ("rules", "brute")]
+
+
+#: Records every write to the state rows, to see what one commit wrote (a real SQLite trigger).
+AUDIT = [
+    "CREATE TABLE audit (op TEXT NOT NULL, key TEXT NOT NULL)",
+    "CREATE TRIGGER audit_insert AFTER INSERT ON consumer_state_items"
+    " BEGIN INSERT INTO audit VALUES ('insert', new.key); END",
+    "CREATE TRIGGER audit_update AFTER UPDATE ON consumer_state_items"
+    " BEGIN INSERT INTO audit VALUES ('update', new.key); END",
+    "CREATE TRIGGER audit_delete AFTER DELETE ON consumer_state_items"
+    " BEGIN INSERT INTO audit VALUES ('delete', old.key); END",
+]
+
+
+@contextmanager
+def database(path: Path) -> Iterator[sqlite3.Connection]:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        yield conn
+
+
+def audited(path: Path) -> list[tuple[str, list[Any]]]:
+    """The writes recorded since the last call (and forget them)."""
+    with database(path) as conn:
+        rows = conn.execute("SELECT op, key FROM audit ORDER BY rowid").fetchall()
+        conn.execute("DELETE FROM audit")
+    return [(op, orjson.loads(key)) for op, key in rows]
+
+
+async def started(path: Path, engine: Engine) -> tuple[SqliteJournal, RuleConsumer]:
+    journal = await SqliteJournal.open(path, consumers=[CONSUMER, "hold"])  # hold: keeps events to read
+    consumer = RuleConsumer(engine, journal)
+    await consumer.start()
+    return journal, consumer
+
+
+async def feed(journal: SqliteJournal, consumer: RuleConsumer, docs: list[dict[str, Any]]) -> None:
+    """Append ``docs`` and commit their evaluation (one commit)."""
+    await journal.append("streaming", Lane.REALTIME, docs, [], None)
+    while await consumer.step(Lane.REALTIME):
+        pass
+    await consumer.flush()
+
+
+def same(stored: dict[str, Any] | None, engine: Engine) -> bool:
+    """``stored``, restored into an engine of the same rules, equals ``engine``'s state with every object's
+    keys in the same order (eviction takes the first)."""
+    restored = Engine([c.rule for c in engine.rules], state=stored).state
+    return stored is not None and orjson.dumps(restored) == orjson.dumps(engine.state)
+
+
+async def test_a_commit_writes_only_the_changed_entries_and_deletes_the_evicted(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    journal, consumer = await started(path, Engine([BRUTE, FAILED], max_groups=4))
+    await feed(journal, consumer, [failure(1, "a"), failure(2, "a")])
+    with database(path) as conn:
+        for statement in AUDIT:
+            conn.execute(statement)
+    try:
+        await feed(journal, consumer, [failure(3, "b")])
+        writes = audited(path)
+        written = [key for op, key in writes if op != "delete"]
+        assert ["watermarks", "realtime"] in written
+        assert not [key for key in written if key[0] == "rules" and key[-1].endswith('["a"]')]
+        buckets = [key for op, key in writes if key[:3] == ["rules", "brute", "buckets"]]
+        assert len([k for k in buckets if k[-1].endswith('["b"]')]) == 4  # b's four hopping windows
+        deleted = {
+            key[-1] for op, key in writes if op == "delete" and key[:3] == ["rules", "brute", "buckets"]
+        }
+        assert len(deleted) == 4  # a's, evicted at max_groups
+        assert all(k.endswith('["a"]') for k in deleted)
+        assert len(writes) < 20
+        assert same(await journal.consumer_state(CONSUMER), consumer.engine)
+    finally:
+        await journal.close()
+
+
+def traffic(seed: int, count: int) -> list[dict[str, Any]]:
+    """Failures of 12 users over four hours, a few arriving late: windows fill, fire, get evicted, expire."""
+    rng = random.Random(seed)
+    docs = []
+    for n in range(count):
+        seconds = n * 25 - (rng.randrange(600) if rng.random() < 0.1 else 0)
+        docs.append(failure(max(seconds, 0), f"user{rng.randrange(12)}", n))
+    return docs
+
+
+async def test_restore_gives_the_state_as_it_was_after_every_commit(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    rules = [BRUTE, FAILED]
+    journal, consumer = await started(path, Engine(rules, max_groups=16))
+    docs = traffic(3, 600)
+    try:
+        for i in range(0, len(docs), 30):
+            await feed(journal, consumer, docs[i : i + 30])
+            assert same(await journal.consumer_state(CONSUMER), consumer.engine)
+    finally:
+        await journal.close()
+    assert len(consumer.engine.state["rules"]["brute"]["buckets"]) == 16  # evicting at the cap
+    journal, restarted = await started(path, Engine(rules, max_groups=16))
+    try:
+        assert orjson.dumps(restarted.engine.state) == orjson.dumps(consumer.engine.state)
+        more = traffic(4, 90)
+        await feed(journal, restarted, more)
+        consumer.engine.evaluate(more, "realtime")  # the engine that never stopped, over the same events
+        assert same(await journal.consumer_state(CONSUMER), consumer.engine)
+    finally:
+        await journal.close()
+
+
+def legacy_journal(path: Path, state: dict[str, Any]) -> None:
+    """A journal as the single-document versions wrote it: the state as one row of ``consumer_state``."""
+    with database(path) as conn:
+        conn.execute("DROP TABLE consumer_state_items")
+        conn.execute("INSERT INTO consumer_state VALUES (?, ?)", (CONSUMER, orjson.dumps(state)))
+
+
+async def test_single_document_state_is_migrated_in_place_and_resumes_mid_window(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    engine = Engine([BRUTE])
+    engine.evaluate([failure(1, "a"), failure(2, "a")], "realtime")
+    journal = await SqliteJournal.open(path, consumers=[CONSUMER, "hold"])
+    await journal.close()
+    legacy_journal(path, engine.state)
+    journal, consumer = await started(path, Engine([BRUTE]))
+    try:
+        assert orjson.dumps(consumer.engine.state) == orjson.dumps(engine.state)
+        with database(path) as conn:
+            assert conn.execute("SELECT count(*) FROM consumer_state").fetchone()[0] == 0
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        await feed(journal, consumer, [failure(3, "a")])
+        alerts = [e.event for e in await journal.read("reader", Lane.REALTIME, 0, 100)]
+        assert [a["event"]["dataset"] for a in alerts[1:]] == ["salesforce.alert"]
+        with database(path) as conn:
+            keys = [orjson.loads(k) for (k,) in conn.execute("SELECT key FROM consumer_state_items")]
+        assert [] not in keys  # the first commit wrote the document as entries
+        assert same(await journal.consumer_state(CONSUMER), consumer.engine)
+    finally:
+        await journal.close()
+
+
+async def test_a_whole_document_commit_replaces_the_stored_entries(tmp_path: Path) -> None:
+    journal = await SqliteJournal.open(tmp_path / "state.db", consumers=[CONSUMER])
+    try:
+        entries = StateChanges([(("rules", "x", "seen", "k"), 1), (("version",), 1)], [])
+        await journal.commit_derived(CONSUMER, {}, [], entries)
+        assert await journal.consumer_state(CONSUMER) == {"rules": {"x": {"seen": {"k": 1}}}, "version": 1}
+        await journal.commit_derived(CONSUMER, {}, [], {"version": 1, "watermarks": {}})
+        assert await journal.consumer_state(CONSUMER) == {"version": 1, "watermarks": {}}
+        added = StateChanges([(("watermarks", "bulk"), 5)], [])
+        await journal.commit_derived(CONSUMER, {}, [], added)
+        assert await journal.consumer_state(CONSUMER) == {"version": 1, "watermarks": {"bulk": 5}}
+        await journal.commit_derived(CONSUMER, {}, [], StateChanges([], [("watermarks", "bulk")]))
+        assert await journal.consumer_state(CONSUMER) == {"version": 1, "watermarks": {}}
+    finally:
+        await journal.close()
