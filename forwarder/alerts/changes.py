@@ -3,26 +3,33 @@ deletes the evicted ones (docs/alerts.md, "State"), instead of rewriting the who
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from forwarder.journal import StateChanges, StatePath
 
+#: A commit writes the whole document (one entry) instead when this share of its entries changed (a backlog
+#: changes most windows between commits, and one document is cheaper than thousands of rows), or when the
+#: entries written since the last whole write outnumber the live ones (compaction: deleted entries are kept
+#: as tombstones until then).
+FULL_SHARE = 0.5
+
 
 class Tracker:
-    """Dirty and removed keys per object of the state (a rule's windows, the raised alert ids, ...).
+    """Dirty, new and removed keys per object of the state (a rule's windows, the raised ids, ...).
 
-    Dirty keys keep the order they were first written in since their last removal: a key new to the store
-    is appended in that order, so a restore gives every object its keys in insertion order (eviction at
-    ``max_groups`` takes the oldest first). ``full``: the next commit rewrites the whole document (the first
-    one after a start: it also drops what a restore skipped, such as the state of a rule since removed).
+    Dirty keys keep the order they were first written in since their last removal, so new keys are stored
+    in insertion order and a restore gives every object its keys in that order (eviction at ``max_groups``
+    takes the oldest first). ``full``: the next commit writes the whole document (the first after a start:
+    it also drops what a restore skipped, such as the state of a rule since removed).
     """
 
-    __slots__ = ("_dirty", "_removed", "full")
+    __slots__ = ("_dirty", "_new", "_removed", "_since_full", "full")
 
     def __init__(self) -> None:
         self._dirty: dict[StatePath, dict[str, None]] = {}
+        self._new: dict[StatePath, set[str]] = {}  # added since the last commit
         self._removed: dict[StatePath, set[str]] = {}
+        self._since_full = 0  # entries written or deleted since the last whole write (an upper bound)
         self.full = True
 
     def keys(self, parent: StatePath) -> dict[str, None]:
@@ -35,50 +42,55 @@ class Tracker:
     def touch(self, parent: StatePath, key: str) -> None:
         self.keys(parent)[key] = None
 
+    def add(self, parent: StatePath, key: str) -> None:
+        """``key`` was not in its object before: it goes after the others on restore."""
+        self.keys(parent)[key] = None
+        new = self._new.get(parent)
+        if new is None:
+            new = self._new[parent] = set()
+        new.add(key)
+
     def remove(self, parent: StatePath, key: str) -> None:
         dirty = self._dirty.get(parent)
         if dirty:
             dirty.pop(key, None)
+        new = self._new.get(parent)
+        if new and key in new:
+            new.discard(key)  # added and gone within one commit: nothing to write for it...
+            return  # ...unless it was stored before that, and then it is in ``_removed`` already
         removed = self._removed.get(parent)
         if removed is None:
             removed = self._removed[parent] = set()
         removed.add(key)
 
-    def changes(self, state: dict[str, Any], depths: dict[str, int]) -> StateChanges:
-        """What to write for ``state``: its dirty entries and removed paths (or all of it when ``full``).
-        ``depths``: how deep the entries of each top-level object are (``fired``: 2, ``rules``: 4)."""
-        if self.full:
-            return StateChanges(list(flatten(state, depths)), [], replace=True)
+    def changes(self, state: dict[str, Any], entries: int) -> StateChanges:
+        """What to write for ``state`` (holding ``entries`` entries): the dirty entries and removed paths,
+        or the whole document (``full``, or when that is cheaper: see ``FULL_SHARE``)."""
+        pending = self.pending()
+        if self.full or pending > entries * FULL_SHARE or self._since_full + pending > entries:
+            self.full = True
+            return StateChanges.whole(state)
         deletes = [(*parent, key) for parent, keys in self._removed.items() for key in keys]
-        upserts: list[tuple[StatePath, Any]] = []
+        updates: list[tuple[StatePath, Any]] = []
+        appends: list[tuple[StatePath, Any]] = []
         for parent, keys in self._dirty.items():
-            holder = _lookup(state, parent)
-            upserts.extend(((*parent, key), holder[key]) for key in keys if key in holder)
-        return StateChanges(upserts, deletes)
+            holder, new = _lookup(state, parent), self._new.get(parent, set())
+            for key in keys:
+                if key in holder:
+                    (appends if key in new else updates).append(((*parent, key), holder[key]))
+        return StateChanges(updates, appends, deletes)
 
     def pending(self) -> int:
-        """How many entries the next commit writes or deletes (without ``full``)."""
+        """How many entries an incremental commit would write or delete now."""
         return sum(map(len, self._dirty.values())) + sum(map(len, self._removed.values()))
 
     def committed(self) -> None:
         """The changes last returned are durable: start over from here."""
+        self._since_full = 0 if self.full else self._since_full + self.pending()
         self._dirty.clear()
+        self._new.clear()
         self._removed.clear()
         self.full = False
-
-
-def flatten(state: dict[str, Any], depths: dict[str, int]) -> Iterator[tuple[StatePath, Any]]:
-    """Every entry of ``state`` with its path, in document order (top-level keys missing in ``depths``: 1)."""
-    for name, value in state.items():
-        yield from _leaves((name,), value, depths.get(name, 1) - 1)
-
-
-def _leaves(path: StatePath, value: Any, depth: int) -> Iterator[tuple[StatePath, Any]]:
-    if depth <= 0 or not isinstance(value, dict):
-        yield path, value
-        return
-    for key, inner in value.items():
-        yield from _leaves((*path, key), inner, depth - 1)
 
 
 def _lookup(state: dict[str, Any], parent: StatePath) -> dict[str, Any]:

@@ -31,9 +31,8 @@ MAX_GROUPS = 10_000
 #: Ids of alerts raised are remembered this long past every lane's watermark: the EventLogFile copy of a
 #: stream event can arrive after the stream's window was pruned, and must not raise the same alert again.
 FIRED_HORIZON_MS = 7 * 86_400_000
-#: How deep the entries of the state document are, per top-level key: the unit written per commit is one
-#: window, occurrence, suppression, group's last firing (``rules/<id>/<kind>/<key>``), raised id or watermark.
-DEPTHS = {"version": 1, "watermarks": 2, "fired": 2, "rules": 4}
+#: The unit written per commit is one window, occurrence, suppression or group's last firing
+#: (``rules/<id>/<kind>/<key>``), raised id (``fired/<id>``) or watermark (``watermarks/<lane>``).
 _SECTIONS = ("buckets", "seen", "suppress", "fires")
 _FIRED: StatePath = ("fired",)
 _WATERMARKS: StatePath = ("watermarks",)
@@ -140,11 +139,17 @@ class Engine:
     def changes(self) -> StateChanges:
         """The state entries written and removed since the last ``committed()`` (all of them after a start):
         what ``commit_derived`` stores with the alerts and cursors they go with."""
-        return self._tracker.changes(self.state, DEPTHS)
+        return self._tracker.changes(self.state, self.entries())
 
     def committed(self) -> None:
         """The last ``changes()`` are durable (call only after their transaction committed)."""
         self._tracker.committed()
+
+    def entries(self) -> int:
+        """Entries in the state: windows, occurrences, suppressions, firings, raised ids, watermarks."""
+        slots = self.state["rules"].values()
+        held = sum(len(slot[name]) for slot in slots for name in _SECTIONS)
+        return held + len(self.state["fired"]) + len(self.state["watermarks"]) + 1
 
     def pending_changes(self) -> int:
         """Entries the next incremental commit writes or deletes."""
@@ -210,7 +215,7 @@ class Engine:
             if occurrence in seen:
                 return None  # the same occurrence from another source (stream and EventLogFile)
             seen[occurrence] = ts
-            self._tracker.touch(compiled.at["seen"], occurrence)
+            self._tracker.add(compiled.at["seen"], occurrence)
             self._cap(compiled, "seen", seen, stats)
             firing: Firing | None = self._match_firing(rule, doc, ts, occurrence)
         elif then:
@@ -225,7 +230,7 @@ class Engine:
         firing = self._unless_suppressed(compiled, slot, firing, doc, ts, stats)
         if firing is not None:
             fired[firing.alert_id] = ts
-            self._tracker.touch(_FIRED, firing.alert_id)
+            self._tracker.add(_FIRED, firing.alert_id)
             self._cap(None, "", fired, stats, limit=self.max_groups * 10)
         return firing
 
@@ -278,7 +283,7 @@ class Engine:
             if previous is not None and abs(start - previous) < compiled.window_ms:
                 continue  # once per group per window length: overlapping windows see the same burst
             fires[name] = start
-            self._tracker.touch(compiled.at["fires"], name)
+            self._fired_group(compiled, name, previous)
             self._cap(compiled, "fires", fires, stats)
             firing = self._threshold_firing(compiled.rule, doc, group, bucket)
         return firing
@@ -307,11 +312,15 @@ class Engine:
             if previous is not None and abs(start - previous) < compiled.window_ms:
                 continue
             fires[name] = start
-            self._tracker.touch(compiled.at["fires"], name)
+            self._fired_group(compiled, name, previous)
             firing = self._threshold_firing(compiled.rule, doc, group, bucket)
             firing.event_ids = [*firing.event_ids[: MAX_IDS - 1], *_ids(doc)]
             return firing
         return None
+
+    def _fired_group(self, compiled: _Compiled, name: str, previous: int | None) -> None:
+        """The group ``name`` fired (``previous``: the start of the window it fired in before, if any)."""
+        (self._tracker.add if previous is None else self._tracker.touch)(compiled.at["fires"], name)
 
     def _bucket(
         self, compiled: _Compiled, slot: dict[str, Any], name: str, start: int, ts: int, stats: Stats
@@ -319,7 +328,7 @@ class Engine:
         bucket = slot["buckets"].get(name)
         if bucket is None:
             bucket = slot["buckets"][name] = _new_bucket(start, ts)
-            self._tracker.touch(compiled.at["buckets"], name)
+            self._tracker.add(compiled.at["buckets"], name)
             self._cap(compiled, "buckets", slot["buckets"], stats)
         return bucket  # type: ignore[no-any-return]
 
@@ -349,7 +358,7 @@ class Engine:
             return firing
         entry = slot["suppress"].get(key)
         # Symmetric in event time: a late repeat older than the alert it repeats is suppressed too.
-        self._tracker.touch(compiled.at["suppress"], key)
+        (self._tracker.touch if entry is not None else self._tracker.add)(compiled.at["suppress"], key)
         if entry is not None and abs(ts - entry["at"]) < compiled.suppress_ms:
             entry["count"] += 1
             stats.suppressed[rule.id] += 1

@@ -32,14 +32,20 @@ StatePath = tuple[str, ...]
 class StateChanges:
     """What changed in a consumer's state document since its last commit (``commit_derived``).
 
-    ``deletes`` go first, then ``upserts`` in order; an upsert of a path not stored yet is placed after
-    everything stored, so a restore rebuilds every object with its keys in insertion order. ``replace``:
-    drop everything stored first (``upserts`` is then the whole document).
+    ``updates``: entries changed in place (they keep their position in their object); ``appends``: entries
+    new to their object since the last commit, in insertion order (a restore puts them after the others);
+    ``deletes``: entries gone. ``replace``: forget everything stored, ``appends`` is then the whole
+    document as one entry at the path ``()``. A restore rebuilds every object with its keys in order.
     """
 
-    upserts: list[tuple[StatePath, Any]]
+    updates: list[tuple[StatePath, Any]]
+    appends: list[tuple[StatePath, Any]]
     deletes: list[StatePath]
     replace: bool = False
+
+    @classmethod
+    def whole(cls, state: dict[str, Any]) -> StateChanges:
+        return cls([], [((), state)], [], replace=True)
 
 
 @dataclass(frozen=True, slots=True)

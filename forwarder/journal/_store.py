@@ -154,6 +154,7 @@ class Store:
         # 16 MiB page cache: delivery reads what was just appended, so recent pages are hot.
         self.conn.execute("PRAGMA cache_size=-16384")
         self.page_size = int(self.conn.execute("PRAGMA page_size").fetchone()[0])
+        self._state_seqs: dict[str, int] = {}  # next ``seq`` of each consumer's state entries
         self._migrate()
 
     def _migrate(self) -> None:
@@ -290,7 +291,7 @@ class Store:
                 if when_full == "drop_oldest":
                     self._make_room(batch.size, max_bytes, when_full, result)
                 self._insert(batch)
-            _state.write(conn, consumer, state)
+            _state.write(conn, consumer, state, self._state_seqs)
             for lane, offset in cursors.items():
                 if offset > self.newest(lane):
                     raise ValueError(f"commit {consumer}/{lane.value} to {offset}: past the newest offset")

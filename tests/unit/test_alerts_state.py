@@ -15,9 +15,8 @@ from typing import Any
 
 import orjson
 
-from forwarder.alerts.changes import flatten
 from forwarder.alerts.consumer import CONSUMER, RuleConsumer
-from forwarder.alerts.engine import DEPTHS, Engine
+from forwarder.alerts.engine import Engine
 from forwarder.alerts.rules import Rule
 from forwarder.journal import StateChanges
 from forwarder.journal.sqlite import SqliteJournal
@@ -63,32 +62,40 @@ def paths(entries: list[tuple[tuple[str, ...], Any]]) -> set[tuple[str, ...]]:
     return {path for path, _ in entries}
 
 
+def written(changes: StateChanges) -> set[tuple[str, ...]]:
+    return paths(changes.updates) | paths(changes.appends)
+
+
+def busy(rules: list[Rule], users: int = 10, max_groups: int = 40) -> Engine:
+    """An engine holding ``users`` users' state, committed: a few changes are a small share of it."""
+    engine = Engine(rules, max_groups=max_groups)
+    engine.evaluate([failure(0, f"bg{n}") for n in range(users)], "realtime")
+    engine.committed()
+    return engine
+
+
 def test_first_changes_after_a_start_are_the_whole_document() -> None:
     engine = Engine([BRUTE, FAILED])
     engine.evaluate([failure(1, "a"), failure(2, "b")], "realtime")
     changes = engine.changes()
     assert changes.replace
-    assert changes.upserts == list(flatten(engine.state, DEPTHS))
+    assert changes.appends == [((), engine.state)]
     restored = Engine([BRUTE, FAILED], state=engine.state)
     assert restored.changes().replace
 
 
 def test_changes_after_a_commit_hold_only_what_the_batch_touched() -> None:
-    engine = Engine([BRUTE, FAILED])
-    engine.evaluate([failure(1, "a"), failure(2, "a"), failure(3, "c")], "realtime")
-    engine.committed()
+    engine = busy([BRUTE, FAILED], max_groups=100)
     engine.evaluate([failure(4, "b")], "realtime")
     changes = engine.changes()
     assert not changes.replace
     assert not changes.deletes
-    touched = paths(changes.upserts)
-    assert ("watermarks", "realtime") in touched
-    assert all('"a"' not in path[-1] and '"c"' not in path[-1] for path in touched if path[0] == "rules")
-    # b's 4 hopping windows, its last firing of FAILED (suppression key), its seen occurrence, its alert id.
-    buckets = {p for p in touched if p[:3] == ("rules", "brute", "buckets")}
-    assert len(buckets) == 4
+    assert paths(changes.updates) == {("watermarks", "realtime")}
+    assert all("bg" not in path[-1] for path in written(changes) if path[0] == "rules")
+    buckets = {p for p in paths(changes.appends) if p[:3] == ("rules", "brute", "buckets")}
+    assert len(buckets) == 4  # b's four hopping windows
     assert all(p[-1].endswith('|["b"]') for p in buckets)
-    for path, value in changes.upserts:
+    for path, value in changes.updates + changes.appends:
         holder: Any = engine.state
         for key in path:
             holder = holder[key]
@@ -97,39 +104,80 @@ def test_changes_after_a_commit_hold_only_what_the_batch_touched() -> None:
     assert engine.pending_changes() == 0
 
 
-def test_evicted_entries_are_reported_deleted_and_not_written() -> None:
-    engine = Engine([BRUTE], max_groups=4)
-    engine.evaluate([failure(1, "a")], "realtime")  # a's four windows
-    engine.committed()
-    before = set(engine.state["rules"]["brute"]["buckets"])
-    engine.evaluate([failure(2, "b")], "realtime")  # b's four windows evict a's
+def test_a_window_counted_again_is_an_update_in_place() -> None:
+    engine = busy([BRUTE])
+    engine.evaluate([failure(1, "bg3")], "realtime")
     changes = engine.changes()
+    assert not changes.appends
+    assert {p[-1] for p in paths(changes.updates) if p[0] == "rules"} == {
+        k for k in engine.state["rules"]["brute"]["buckets"] if k.endswith('|["bg3"]')
+    }
+
+
+def test_evicted_entries_are_reported_deleted_and_not_written() -> None:
+    engine = busy([BRUTE])  # at max_groups: 10 users x 4 windows
+    oldest = {k for k in engine.state["rules"]["brute"]["buckets"] if k.endswith('|["bg0"]')}
+    engine.evaluate([failure(2, "b")], "realtime")  # b's four windows evict bg0's
+    changes = engine.changes()
+    assert not changes.replace
     deleted = {path[-1] for path in changes.deletes if path[:3] == ("rules", "brute", "buckets")}
-    assert deleted == before
-    assert not deleted & {path[-1] for path in paths(changes.upserts)}
+    assert deleted == oldest
+    assert not deleted & {path[-1] for path in written(changes)}
     assert set(engine.state["rules"]["brute"]["buckets"]).isdisjoint(deleted)
 
 
 def test_entries_behind_the_watermark_are_reported_deleted() -> None:
-    engine = Engine([BRUTE, FAILED], allowed_lateness=timedelta(minutes=1))
+    engine = Engine([BRUTE, FAILED])
     engine.evaluate([failure(1, "a"), failure(2, "a"), failure(3, "a")], "realtime")
+    old = [(*parent, key) for parent in rule_objects(engine) for key in lookup(engine, parent)]
+    engine.evaluate([failure(3500, f"bg{n}") for n in range(30)], "realtime")  # within allowed lateness
     engine.committed()
-    old = {path for path, _ in flatten(engine.state, DEPTHS) if path[0] == "rules"}
-    engine.evaluate([failure(3600, "z")], "realtime")  # an hour later: a's windows and suppressions expire
+    engine.lateness_ms = 60_000
+    engine.evaluate([failure(3600, "z")], "realtime")  # a minute of lateness: a's entries expire
     changes = engine.changes()
-    assert old <= set(changes.deletes)
-    assert all(not path[-1].endswith('["a"]') for path, _ in flatten(engine.state, DEPTHS))
+    assert not changes.replace
+    assert set(old) <= set(changes.deletes)
+    assert not [k for parent in rule_objects(engine) for k in lookup(engine, parent) if k.endswith('["a"]')]
+
+
+def rule_objects(engine: Engine) -> list[tuple[str, ...]]:
+    return [("rules", rule, name) for rule, slot in engine.state["rules"].items() for name in slot]
+
+
+def lookup(engine: Engine, parent: tuple[str, ...]) -> dict[str, Any]:
+    holder: Any = engine.state
+    for key in parent:
+        holder = holder[key]
+    return dict(holder)
 
 
 def test_an_entry_removed_then_written_again_is_deleted_then_appended() -> None:
-    engine = Engine([FAILED], max_groups=1)
-    engine.evaluate([failure(1, "a")], "realtime")
+    engine = Engine([FAILED], max_groups=10)
+    engine.evaluate([failure(0, "a")] + [failure(1, f"bg{n}") for n in range(9)], "realtime")
     engine.committed()
     engine.evaluate([failure(2, "b"), failure(200, "a")], "realtime")  # a evicted by b, then a back
     changes = engine.changes()
+    assert not changes.replace
     suppress = ("rules", "failed", "suppress")
     assert (*suppress, '["a"]') in changes.deletes
-    assert (*suppress, '["a"]') in paths(changes.upserts)
+    assert (*suppress, '["a"]') in paths(changes.appends)
+
+
+def test_a_commit_changing_most_entries_writes_the_whole_document() -> None:
+    engine = busy([BRUTE])
+    engine.evaluate([failure(1, f"bg{n}") for n in range(10)], "realtime")  # every window counted again
+    assert engine.changes().replace
+
+
+def test_writes_since_the_last_whole_document_are_compacted_into_one() -> None:
+    engine = busy([BRUTE], users=10, max_groups=10_000)
+    replaced = []
+    for n in range(60):
+        engine.evaluate([failure(1 + n, f"new{n}")], "realtime")
+        replaced.append(engine.changes().replace)
+        engine.committed()
+    assert replaced.count(True) == 1  # after about as many entries written as held
+    assert replaced.count(False) == 59
 
 
 def test_state_of_a_rule_no_longer_enabled_is_dropped_on_restore() -> None:
@@ -139,7 +187,7 @@ def test_state_of_a_rule_no_longer_enabled_is_dropped_on_restore() -> None:
     assert set(restored.state["rules"]) == {"failed"}
     changes = restored.changes()
     assert changes.replace
-    assert not [path for path, _ in changes.upserts if path[:2] == ("rules", "brute")]
+    assert "brute" not in changes.appends[0][1]["rules"]
 
 
 #: Records every write to the state rows, to see what one commit wrote (a real SQLite trigger).
@@ -192,28 +240,29 @@ def same(stored: dict[str, Any] | None, engine: Engine) -> bool:
 
 async def test_a_commit_writes_only_the_changed_entries_and_deletes_the_evicted(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    journal, consumer = await started(path, Engine([BRUTE, FAILED], max_groups=4))
-    await feed(journal, consumer, [failure(1, "a"), failure(2, "a")])
+    journal, consumer = await started(path, Engine([BRUTE, FAILED], max_groups=40))
+    await feed(journal, consumer, [failure(0, f"bg{n}") for n in range(10)])  # brute at its cap: 40 windows
     with database(path) as conn:
         for statement in AUDIT:
             conn.execute(statement)
     try:
         await feed(journal, consumer, [failure(3, "b")])
         writes = audited(path)
-        written = [key for op, key in writes if op != "delete"]
-        assert ["watermarks", "realtime"] in written
-        assert not [key for key in written if key[0] == "rules" and key[-1].endswith('["a"]')]
-        buckets = [key for op, key in writes if key[:3] == ["rules", "brute", "buckets"]]
-        assert len([k for k in buckets if k[-1].endswith('["b"]')]) == 4  # b's four hopping windows
-        deleted = {
-            key[-1] for op, key in writes if op == "delete" and key[:3] == ["rules", "brute", "buckets"]
-        }
-        assert len(deleted) == 4  # a's, evicted at max_groups
-        assert all(k.endswith('["a"]') for k in deleted)
+        assert ["watermarks", "realtime"] in [key for _, key in writes]
+        assert not [key for _, key in writes if key and "bg" in key[-1] and not key[-1].endswith('["bg0"]')]
+        assert len([key for _, key in writes if key[-1].endswith('|["b"]')]) == 4  # b's four windows
         assert len(writes) < 20
+        with database(path) as conn:
+            gone = [orjson.loads(k) for (k,) in conn.execute(select_deleted)]
+        assert {key[-1].rsplit("|", 1)[1] for key in gone} == {'["bg0"]'}  # evicted at max_groups
+        assert len(gone) == 4
         assert same(await journal.consumer_state(CONSUMER), consumer.engine)
     finally:
         await journal.close()
+
+
+select_deleted = "SELECT key FROM consumer_state_items WHERE value IS NULL"
+select_entries = "SELECT count(*) FROM consumer_state_items WHERE key != '[]'"
 
 
 def traffic(seed: int, count: int) -> list[dict[str, Any]]:
@@ -229,16 +278,19 @@ def traffic(seed: int, count: int) -> list[dict[str, Any]]:
 async def test_restore_gives_the_state_as_it_was_after_every_commit(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     rules = [BRUTE, FAILED]
-    journal, consumer = await started(path, Engine(rules, max_groups=16))
-    docs = traffic(3, 600)
+    journal, consumer = await started(path, Engine(rules, max_groups=24))
+    docs, kinds = traffic(3, 600), set()
     try:
-        for i in range(0, len(docs), 30):
-            await feed(journal, consumer, docs[i : i + 30])
+        for i in range(0, len(docs), 3):
+            await feed(journal, consumer, docs[i : i + 3])
             assert same(await journal.consumer_state(CONSUMER), consumer.engine)
+            with database(path) as conn:
+                kinds |= {bool(n) for (n,) in conn.execute(select_entries)}
     finally:
         await journal.close()
-    assert len(consumer.engine.state["rules"]["brute"]["buckets"]) == 16  # evicting at the cap
-    journal, restarted = await started(path, Engine(rules, max_groups=16))
+    assert kinds == {True, False}  # commits of changed entries and of the whole document (compaction)
+    assert len(consumer.engine.state["rules"]["brute"]["buckets"]) == 24  # evicting at the cap
+    journal, restarted = await started(path, Engine(rules, max_groups=24))
     try:
         assert orjson.dumps(restarted.engine.state) == orjson.dumps(consumer.engine.state)
         more = traffic(4, 90)
@@ -274,24 +326,28 @@ async def test_single_document_state_is_migrated_in_place_and_resumes_mid_window
         assert [a["event"]["dataset"] for a in alerts[1:]] == ["salesforce.alert"]
         with database(path) as conn:
             keys = [orjson.loads(k) for (k,) in conn.execute("SELECT key FROM consumer_state_items")]
-        assert [] not in keys  # the first commit wrote the document as entries
+        assert keys == [[]]  # the first commit after a start writes the whole document
         assert same(await journal.consumer_state(CONSUMER), consumer.engine)
     finally:
         await journal.close()
 
 
-async def test_a_whole_document_commit_replaces_the_stored_entries(tmp_path: Path) -> None:
+async def test_entries_apply_over_the_whole_document_in_order(tmp_path: Path) -> None:
     journal = await SqliteJournal.open(tmp_path / "state.db", consumers=[CONSUMER])
     try:
-        entries = StateChanges([(("rules", "x", "seen", "k"), 1), (("version",), 1)], [])
+        entries = StateChanges([], [(("rules", "x", "seen", "k"), 1), (("version",), 1)], [])
         await journal.commit_derived(CONSUMER, {}, [], entries)
         assert await journal.consumer_state(CONSUMER) == {"rules": {"x": {"seen": {"k": 1}}}, "version": 1}
-        await journal.commit_derived(CONSUMER, {}, [], {"version": 1, "watermarks": {}})
-        assert await journal.consumer_state(CONSUMER) == {"version": 1, "watermarks": {}}
-        added = StateChanges([(("watermarks", "bulk"), 5)], [])
-        await journal.commit_derived(CONSUMER, {}, [], added)
-        assert await journal.consumer_state(CONSUMER) == {"version": 1, "watermarks": {"bulk": 5}}
-        await journal.commit_derived(CONSUMER, {}, [], StateChanges([], [("watermarks", "bulk")]))
-        assert await journal.consumer_state(CONSUMER) == {"version": 1, "watermarks": {}}
+        await journal.commit_derived(CONSUMER, {}, [], {"version": 1, "watermarks": {"a": 1, "b": 2}})
+        assert await journal.consumer_state(CONSUMER) == {"version": 1, "watermarks": {"a": 1, "b": 2}}
+        changes = StateChanges([(("watermarks", "a"), 3)], [(("watermarks", "c"), 4)], [("version",)])
+        await journal.commit_derived(CONSUMER, {}, [], changes)
+        stored = await journal.consumer_state(CONSUMER)
+        assert stored == {"watermarks": {"a": 3, "b": 2, "c": 4}}
+        assert list(stored["watermarks"]) == ["a", "b", "c"]  # updated in place, appended after
+        again = StateChanges([], [(("watermarks", "a"), 5), (("version",), 1)], [("watermarks", "a")])
+        await journal.commit_derived(CONSUMER, {}, [], again)  # removed, then added back: now the last
+        stored = await journal.consumer_state(CONSUMER)
+        assert orjson.dumps(stored) == orjson.dumps({"watermarks": {"b": 2, "c": 4, "a": 5}, "version": 1})
     finally:
         await journal.close()
