@@ -35,6 +35,7 @@ FIRED_HORIZON_MS = 7 * 86_400_000
 #: (``rules/<id>/<kind>/<key>``), raised id (``fired/<id>``) or watermark (``watermarks/<lane>``).
 _SECTIONS = ("buckets", "seen", "suppress", "fires")
 _FIRED: StatePath = ("fired",)
+_NEVER = 2**62  # the expiry of an empty object
 _WATERMARKS: StatePath = ("watermarks",)
 
 
@@ -123,6 +124,7 @@ class Engine:
         self.max_groups = max_groups
         self.state = _empty()
         self._tracker = Tracker()
+        self._expiry: dict[StatePath, int] = {}
         self.restore(state)
 
     def restore(self, state: dict[str, Any] | None) -> None:
@@ -135,6 +137,7 @@ class Engine:
         saved = self.state["rules"]
         self.state["rules"] = {c.rule.id: _slot(saved.get(c.rule.id)) for c in self.rules}
         self._tracker = Tracker()
+        self._expiry = {}  # unknown: the next prune looks at every entry
 
     def changes(self) -> StateChanges:
         """The state entries written and removed since the last ``committed()`` (all of them after a start):
@@ -216,6 +219,7 @@ class Engine:
                 return None  # the same occurrence from another source (stream and EventLogFile)
             seen[occurrence] = ts
             self._tracker.add(compiled.at["seen"], occurrence)
+            self._expires(compiled.at["seen"], ts)
             self._cap(compiled, "seen", seen, stats)
             firing: Firing | None = self._match_firing(rule, doc, ts, occurrence)
         elif then:
@@ -231,6 +235,7 @@ class Engine:
         if firing is not None:
             fired[firing.alert_id] = ts
             self._tracker.add(_FIRED, firing.alert_id)
+            self._expires(_FIRED, ts + FIRED_HORIZON_MS)
             self._cap(None, "", fired, stats, limit=self.max_groups * 10)
         return firing
 
@@ -283,7 +288,7 @@ class Engine:
             if previous is not None and abs(start - previous) < compiled.window_ms:
                 continue  # once per group per window length: overlapping windows see the same burst
             fires[name] = start
-            self._fired_group(compiled, name, previous)
+            self._fired_group(compiled, name, previous, start)
             self._cap(compiled, "fires", fires, stats)
             firing = self._threshold_firing(compiled.rule, doc, group, bucket)
         return firing
@@ -312,15 +317,16 @@ class Engine:
             if previous is not None and abs(start - previous) < compiled.window_ms:
                 continue
             fires[name] = start
-            self._fired_group(compiled, name, previous)
+            self._fired_group(compiled, name, previous, start)
             firing = self._threshold_firing(compiled.rule, doc, group, bucket)
             firing.event_ids = [*firing.event_ids[: MAX_IDS - 1], *_ids(doc)]
             return firing
         return None
 
-    def _fired_group(self, compiled: _Compiled, name: str, previous: int | None) -> None:
-        """The group ``name`` fired (``previous``: the start of the window it fired in before, if any)."""
+    def _fired_group(self, compiled: _Compiled, name: str, previous: int | None, start: int) -> None:
+        """The group ``name`` fired in the window at ``start`` (``previous``: where it fired before, if)."""
         (self._tracker.add if previous is None else self._tracker.touch)(compiled.at["fires"], name)
+        self._expires(compiled.at["fires"], start + compiled.window_ms)
 
     def _bucket(
         self, compiled: _Compiled, slot: dict[str, Any], name: str, start: int, ts: int, stats: Stats
@@ -329,6 +335,7 @@ class Engine:
         if bucket is None:
             bucket = slot["buckets"][name] = _new_bucket(start, ts)
             self._tracker.add(compiled.at["buckets"], name)
+            self._expires(compiled.at["buckets"], start + compiled.window_ms)
             self._cap(compiled, "buckets", slot["buckets"], stats)
         return bucket  # type: ignore[no-any-return]
 
@@ -365,6 +372,7 @@ class Engine:
             return None
         firing.suppressed_before = entry["count"] if entry else 0
         slot["suppress"][key] = {"at": ts, "count": 0}
+        self._expires(compiled.at["suppress"], ts + compiled.suppress_ms)
         self._cap(compiled, "suppress", slot["suppress"], stats)
         stats.fired[rule.id] += 1
         return firing
@@ -394,16 +402,38 @@ class Engine:
         if not marks:
             return
         floor = min(marks.values()) - self.lateness_ms
-        fired = self.state["fired"]
-        self._drop(_FIRED, fired, [k for k, t in fired.items() if t < floor - FIRED_HORIZON_MS])
+        self._sweep(_FIRED, self.state["fired"], floor, FIRED_HORIZON_MS)
         for compiled in self.rules:
             slot, at, window = self.state["rules"][compiled.rule.id], compiled.at, compiled.window_ms
-            buckets, seen, suppress, fires = (slot[name] for name in _SECTIONS)
-            self._drop(at["buckets"], buckets, [k for k, b in buckets.items() if b["start"] + window < floor])
-            self._drop(at["seen"], seen, [k for k, t in seen.items() if t < floor])
-            self._drop(at["fires"], fires, [k for k, t in fires.items() if t + window < floor])
-            expired = [k for k, e in suppress.items() if e["at"] + compiled.suppress_ms < floor]
-            self._drop(at["suppress"], suppress, expired)
+            self._sweep(at["buckets"], slot["buckets"], floor, window, "start")
+            self._sweep(at["seen"], slot["seen"], floor, 0)
+            self._sweep(at["fires"], slot["fires"], floor, window)
+            self._sweep(at["suppress"], slot["suppress"], floor, compiled.suppress_ms, "at")
+
+    def _expires(self, parent: StatePath, at: int) -> None:
+        """An entry of ``parent`` expires once the floor passes ``at``: the earliest such time is kept (when
+        known), so a prune looks at an object only when something in it has expired."""
+        known = self._expiry.get(parent)
+        if known is not None and at < known:
+            self._expiry[parent] = at
+
+    def _sweep(
+        self, parent: StatePath, table: dict[str, Any], floor: int, offset: int, field: str | None = None
+    ) -> None:
+        """Drop the entries of ``table`` expired at ``floor`` (each at its time, or its ``field``, plus
+        ``offset``) and note when the next one expires."""
+        known = self._expiry.get(parent)
+        if known is not None and known >= floor:
+            return
+        gone, earliest = [], _NEVER
+        for key, value in table.items():
+            at = (value[field] if field else value) + offset
+            if at < floor:
+                gone.append(key)
+            elif at < earliest:
+                earliest = at
+        self._drop(parent, table, gone)
+        self._expiry[parent] = earliest
 
     def _drop(self, parent: StatePath, table: dict[str, Any], keys: list[str]) -> None:
         for key in keys:

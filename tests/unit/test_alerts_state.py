@@ -351,3 +351,16 @@ async def test_entries_apply_over_the_whole_document_in_order(tmp_path: Path) ->
         assert orjson.dumps(stored) == orjson.dumps({"watermarks": {"b": 2, "c": 4, "a": 5}, "version": 1})
     finally:
         await journal.close()
+
+
+def test_pruning_only_objects_with_expired_entries_keeps_the_same_state() -> None:
+    rules, docs = [BRUTE, FAILED], traffic(5, 900)
+    engine, scanning = Engine(rules, max_groups=24), Engine(rules, max_groups=24)
+    alerts, scanned = [], []
+    for i in range(0, len(docs), 7):
+        scanning._expiry.clear()  # unknown: this one looks at every entry of every object
+        alerts += engine.evaluate(docs[i : i + 7], "realtime")
+        scanned += scanning.evaluate(docs[i : i + 7], "realtime")
+        assert orjson.dumps(engine.state) == orjson.dumps(scanning.state)
+    assert [a["event"]["id"] for a in alerts] == [a["event"]["id"] for a in scanned]
+    assert len(alerts) > 10
