@@ -26,10 +26,11 @@ CONSUMER = "alert-rules"
 #: Events read per lane per evaluation step.
 READ_LIMIT = 2000
 #: Evaluated progress without alerts is committed (cursors + state, one transaction) after this many events
-#: or seconds, or when the journal has nothing new: the state is one JSON document, and writing it for every
-#: chunk of a bulk backlog would cost more than evaluating it. Raised alerts wait at most
-#: ``ALERT_COMMIT_SECONDS`` (a backlog full of alerts still commits a few times a second, not per chunk).
-#: After a crash the uncommitted tail is evaluated again from the committed state: same alerts, same ids.
+#: or seconds, or when the journal has nothing new. A commit writes the state entries changed since the last
+#: one (or the whole document when most changed: a backlog); fewer commits per backlog still mean fewer
+#: writes. Raised alerts wait at most ``ALERT_COMMIT_SECONDS`` (a backlog full of alerts still commits a few
+#: times a second, not per chunk). After a crash the uncommitted tail is evaluated again from the committed
+#: state: same alerts, same ids.
 COMMIT_EVENTS = 20_000
 COMMIT_SECONDS = 1.0
 ALERT_COMMIT_SECONDS = 0.2
