@@ -1,5 +1,5 @@
 """The rule engine as a journal consumer: read both lanes after its cursors (realtime first), evaluate, then
-append the alerts, move the cursors and store the window state in ONE journal transaction.
+append the alerts, move the cursors and store the window state's changed entries in ONE journal transaction.
 
 A kill -9 at any point leaves either all of a batch's effects or none, so after a restart no alert is lost
 and none is appended twice (the state and cursors it resumes from are the ones the alerts were made with).
@@ -16,7 +16,7 @@ import structlog
 from forwarder import metrics
 from forwarder.alerts.engine import Engine, Stats, to_ms
 from forwarder.events import EventDoc
-from forwarder.journal import Entry, Journal
+from forwarder.journal import Entry, Journal, StateChanges
 from forwarder.records import Lane
 
 log = structlog.get_logger()
@@ -26,10 +26,11 @@ CONSUMER = "alert-rules"
 #: Events read per lane per evaluation step.
 READ_LIMIT = 2000
 #: Evaluated progress without alerts is committed (cursors + state, one transaction) after this many events
-#: or seconds, or when the journal has nothing new: the state is one JSON document, and writing it for every
-#: chunk of a bulk backlog would cost more than evaluating it. Raised alerts wait at most
-#: ``ALERT_COMMIT_SECONDS`` (a backlog full of alerts still commits a few times a second, not per chunk).
-#: After a crash the uncommitted tail is evaluated again from the committed state: same alerts, same ids.
+#: or seconds, or when the journal has nothing new. A commit writes the state entries changed since the last
+#: one (or the whole document when most changed: a backlog); fewer commits per backlog still mean fewer
+#: writes. Raised alerts wait at most ``ALERT_COMMIT_SECONDS`` (a backlog full of alerts still commits a few
+#: times a second, not per chunk). After a crash the uncommitted tail is evaluated again from the committed
+#: state: same alerts, same ids.
 COMMIT_EVENTS = 20_000
 COMMIT_SECONDS = 1.0
 ALERT_COMMIT_SECONDS = 0.2
@@ -46,7 +47,7 @@ class DerivingJournal(Journal, Protocol):
         consumer: str,
         cursors: dict[Lane, int],
         events: list[EventDoc],
-        state: dict[str, Any],
+        state: StateChanges | dict[str, Any],
         lane: Lane = Lane.REALTIME,
     ) -> None: ...
 
@@ -118,7 +119,9 @@ class RuleConsumer:
 
     async def _commit(self) -> None:
         alerts = self._pending_alerts
-        await self._journal.commit_derived(CONSUMER, dict(self._pending), alerts, self.engine.state)
+        changes = self.engine.changes()
+        await self._journal.commit_derived(CONSUMER, dict(self._pending), alerts, changes)
+        self.engine.committed()
         _report(self._stats, self.engine, self._last, alerts)
         self._pending, self._pending_events, self._pending_alerts, self._stats = {}, 0, [], Stats()
         self._committed_at = time.monotonic()

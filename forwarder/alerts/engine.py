@@ -1,4 +1,5 @@
-"""The rule engine, pure: documents in, alert documents out, all state in one JSON-ready dict.
+"""The rule engine, pure: documents in, alert documents out, all state in one JSON-ready dict whose changed
+entries since the last commit it can report (``changes``), so the journal writes only those.
 
 Windows hop (a new one every ``hop``, each ``window`` long) over event time (``@timestamp``), so a replay
 gives the same alerts with the same ids. Each lane keeps its own watermark (its newest ``@timestamp``): an
@@ -15,10 +16,12 @@ from typing import Any
 
 import orjson
 
+from forwarder.alerts.changes import Tracker
 from forwarder.alerts.conditions import Predicate, compile_condition, datasets_of, field_values
 from forwarder.alerts.document import DATASET, MAX_IDS, Firing, build_alert, digest
 from forwarder.alerts.rules import Rule
 from forwarder.events import EventDoc
+from forwarder.journal import StateChanges, StatePath
 
 STATE_VERSION = 1
 #: Default allowed lateness: an event older than its lane's watermark by more is not evaluated (counted).
@@ -28,6 +31,12 @@ MAX_GROUPS = 10_000
 #: Ids of alerts raised are remembered this long past every lane's watermark: the EventLogFile copy of a
 #: stream event can arrive after the stream's window was pruned, and must not raise the same alert again.
 FIRED_HORIZON_MS = 7 * 86_400_000
+#: The unit written per commit is one window, occurrence, suppression or group's last firing
+#: (``rules/<id>/<kind>/<key>``), raised id (``fired/<id>``) or watermark (``watermarks/<lane>``).
+_SECTIONS = ("buckets", "seen", "suppress", "fires")
+_FIRED: StatePath = ("fired",)
+_NEVER = 2**62  # the expiry of an empty object
+_WATERMARKS: StatePath = ("watermarks",)
 
 
 @dataclass
@@ -49,6 +58,7 @@ class _Compiled:
     suppress_ms: int
     hop_ms: int = 0
     then: Predicate | None = None
+    at: dict[str, StatePath] = field(default_factory=dict)  # where each of its state objects is
 
 
 def to_ms(value: Any) -> int | None:
@@ -103,6 +113,7 @@ class Engine:
                 compiled.then = compile_condition(compiled.rule.then)
             if compiled.rule.threshold is not None:
                 compiled.hop_ms = int(compiled.rule.threshold.hop_or_default().total_seconds() * 1000)
+            compiled.at = {name: ("rules", compiled.rule.id, name) for name in _SECTIONS}
         self._by_dataset: dict[str, list[_Compiled]] = {}
         self._any_dataset = [c for c in self.rules if _datasets(c.rule) is None]
         self._candidate_cache: dict[str, list[_Compiled]] = {}
@@ -112,12 +123,40 @@ class Engine:
         self.lateness_ms = int(allowed_lateness.total_seconds() * 1000)
         self.max_groups = max_groups
         self.state = _empty()
+        self._tracker = Tracker()
+        self._expiry: dict[StatePath, int] = {}
         self.restore(state)
 
     def restore(self, state: dict[str, Any] | None) -> None:
-        """Continue from a saved ``state`` (of this state version; anything else starts empty)."""
+        """Continue from a saved ``state`` (of this state version; anything else starts empty). The state
+        of rules not enabled here is dropped; the next ``changes()`` is the whole document."""
         if state and state.get("version") == STATE_VERSION:
             self.state = {**_empty(), **state}
+        else:
+            self.state = _empty()
+        saved = self.state["rules"]
+        self.state["rules"] = {c.rule.id: _slot(saved.get(c.rule.id)) for c in self.rules}
+        self._tracker = Tracker()
+        self._expiry = {}  # unknown: the next prune looks at every entry
+
+    def changes(self) -> StateChanges:
+        """The state entries written and removed since the last ``committed()`` (all of them after a start):
+        what ``commit_derived`` stores with the alerts and cursors they go with."""
+        return self._tracker.changes(self.state, self.entries())
+
+    def committed(self) -> None:
+        """The last ``changes()`` are durable (call only after their transaction committed)."""
+        self._tracker.committed()
+
+    def entries(self) -> int:
+        """Entries in the state: windows, occurrences, suppressions, firings, raised ids, watermarks."""
+        slots = self.state["rules"].values()
+        held = sum(len(slot[name]) for slot in slots for name in _SECTIONS)
+        return held + len(self.state["fired"]) + len(self.state["watermarks"]) + 1
+
+    def pending_changes(self) -> int:
+        """Entries the next incremental commit writes or deletes."""
+        return self._tracker.pending()
 
     def evaluate(self, docs: Iterable[EventDoc], lane: str, stats: Stats | None = None) -> list[EventDoc]:
         """Alert documents for ``docs`` (read from ``lane``, in offset order); updates ``state``."""
@@ -135,7 +174,9 @@ class Engine:
             if ts < marks.get(lane, ts) - self.lateness_ms:
                 stats.late[lane] += 1
                 continue
-            marks[lane] = max(marks.get(lane, ts), ts)
+            if ts > marks.get(lane, ts - 1):
+                marks[lane] = ts
+                self._tracker.touch(_WATERMARKS, lane)
             for compiled in self._candidates(event):
                 then = compiled.then is not None and compiled.then(doc)
                 if then or compiled.match(doc):
@@ -170,14 +211,16 @@ class Engine:
         self, compiled: _Compiled, doc: EventDoc, ts: int, stats: Stats, *, then: bool = False
     ) -> Firing | None:
         rule = compiled.rule
-        slot = self.state["rules"].setdefault(rule.id, {"buckets": {}, "seen": {}, "suppress": {}})
+        slot = self.state["rules"][rule.id]
         occurrence = digest(_text(key_of(doc, rule.occurrence)))[:16]  # short: windows keep up to count
         if rule.threshold is None:
             seen = slot["seen"]
             if occurrence in seen:
                 return None  # the same occurrence from another source (stream and EventLogFile)
             seen[occurrence] = ts
-            self._cap(rule.id, seen, stats)
+            self._tracker.add(compiled.at["seen"], occurrence)
+            self._expires(compiled.at["seen"], ts)
+            self._cap(compiled, "seen", seen, stats)
             firing: Firing | None = self._match_firing(rule, doc, ts, occurrence)
         elif then:
             firing = self._then(compiled, slot, doc, ts)
@@ -191,7 +234,9 @@ class Engine:
         firing = self._unless_suppressed(compiled, slot, firing, doc, ts, stats)
         if firing is not None:
             fired[firing.alert_id] = ts
-            self._cap("", fired, stats, limit=self.max_groups * 10)
+            self._tracker.add(_FIRED, firing.alert_id)
+            self._expires(_FIRED, ts + FIRED_HORIZON_MS)
+            self._cap(None, "", fired, stats, limit=self.max_groups * 10)
         return firing
 
     def _match_firing(self, rule: Rule, doc: EventDoc, ts: int, occurrence: str) -> Firing:
@@ -217,7 +262,7 @@ class Engine:
         assert threshold is not None
         group = key_of(doc, threshold.group_by)
         name = _text(group)
-        fires = slot.setdefault("fires", {})
+        fires = slot["fires"]
         latest = ts - ts % compiled.hop_ms
         if threshold.distinct is not None:
             values = field_values(doc, threshold.distinct)
@@ -228,11 +273,14 @@ class Engine:
             key, repeatable = occurrence, False
         extras = _Extras(doc)
         firing = None
+        dirty = self._tracker.keys(compiled.at["buckets"])
         # Latest window first: of the windows reaching the count together, the one starting nearest the burst.
         for start in range(latest, latest - compiled.window_ms, -compiled.hop_ms):
-            bucket = self._bucket(compiled.rule.id, slot, start, name, ts, stats)
+            bucket_key = f"{start}|{name}"
+            bucket = self._bucket(compiled, slot, bucket_key, start, ts, stats)
             if not _tally(bucket, key, repeatable, ts, extras, threshold.count):
                 return firing  # an occurrence already counted: it is in every other window of ``ts`` too
+            dirty[bucket_key] = None
             if compiled.then is not None or bucket["fired"] or len(bucket["keys"]) < threshold.count:
                 continue  # not reached, or a sequence rule: its ``then`` event fires
             bucket["fired"] = True
@@ -240,7 +288,8 @@ class Engine:
             if previous is not None and abs(start - previous) < compiled.window_ms:
                 continue  # once per group per window length: overlapping windows see the same burst
             fires[name] = start
-            self._cap(compiled.rule.id, fires, stats)
+            self._fired_group(compiled, name, previous, start)
+            self._cap(compiled, "fires", fires, stats)
             firing = self._threshold_firing(compiled.rule, doc, group, bucket)
         return firing
 
@@ -250,10 +299,11 @@ class Engine:
         threshold = compiled.rule.threshold
         assert threshold is not None
         group = key_of(doc, threshold.group_by)
-        name, fires = _text(group), slot.setdefault("fires", {})
+        name, fires = _text(group), slot["fires"]
         latest = ts - ts % compiled.hop_ms
         for start in range(latest, latest - compiled.window_ms, -compiled.hop_ms):
-            bucket = slot["buckets"].get(f"{start}|{name}")
+            bucket_key = f"{start}|{name}"
+            bucket = slot["buckets"].get(bucket_key)
             if (
                 bucket is None
                 or bucket["fired"]
@@ -262,23 +312,31 @@ class Engine:
             ):
                 continue
             bucket["fired"] = True
+            self._tracker.touch(compiled.at["buckets"], bucket_key)
             previous = fires.get(name)
             if previous is not None and abs(start - previous) < compiled.window_ms:
                 continue
             fires[name] = start
+            self._fired_group(compiled, name, previous, start)
             firing = self._threshold_firing(compiled.rule, doc, group, bucket)
             firing.event_ids = [*firing.event_ids[: MAX_IDS - 1], *_ids(doc)]
             return firing
         return None
 
+    def _fired_group(self, compiled: _Compiled, name: str, previous: int | None, start: int) -> None:
+        """The group ``name`` fired in the window at ``start`` (``previous``: where it fired before, if)."""
+        (self._tracker.add if previous is None else self._tracker.touch)(compiled.at["fires"], name)
+        self._expires(compiled.at["fires"], start + compiled.window_ms)
+
     def _bucket(
-        self, rule_id: str, slot: dict[str, Any], start: int, group: str, ts: int, stats: Stats
+        self, compiled: _Compiled, slot: dict[str, Any], name: str, start: int, ts: int, stats: Stats
     ) -> dict[str, Any]:
-        name = f"{start}|{group}"
         bucket = slot["buckets"].get(name)
         if bucket is None:
             bucket = slot["buckets"][name] = _new_bucket(start, ts)
-            self._cap(rule_id, slot["buckets"], stats)
+            self._tracker.add(compiled.at["buckets"], name)
+            self._expires(compiled.at["buckets"], start + compiled.window_ms)
+            self._cap(compiled, "buckets", slot["buckets"], stats)
         return bucket  # type: ignore[no-any-return]
 
     def _threshold_firing(
@@ -307,23 +365,36 @@ class Engine:
             return firing
         entry = slot["suppress"].get(key)
         # Symmetric in event time: a late repeat older than the alert it repeats is suppressed too.
+        (self._tracker.touch if entry is not None else self._tracker.add)(compiled.at["suppress"], key)
         if entry is not None and abs(ts - entry["at"]) < compiled.suppress_ms:
             entry["count"] += 1
             stats.suppressed[rule.id] += 1
             return None
         firing.suppressed_before = entry["count"] if entry else 0
         slot["suppress"][key] = {"at": ts, "count": 0}
-        self._cap(rule.id, slot["suppress"], stats)
+        self._expires(compiled.at["suppress"], ts + compiled.suppress_ms)
+        self._cap(compiled, "suppress", slot["suppress"], stats)
         stats.fired[rule.id] += 1
         return firing
 
     # --- bounds --------------------------------------------------------------------------------------
 
-    def _cap(self, rule_id: str, table: dict[str, Any], stats: Stats, limit: int | None = None) -> None:
+    def _cap(
+        self,
+        compiled: _Compiled | None,
+        section: str,
+        table: dict[str, Any],
+        stats: Stats,
+        limit: int | None = None,
+    ) -> None:
+        """Evict the oldest entries of ``table`` (a rule's ``section``, or without a rule the raised ids)."""
+        parent = _FIRED if compiled is None else compiled.at[section]
         while len(table) > (limit or self.max_groups):
-            del table[next(iter(table))]  # dicts keep insertion order: the oldest goes first
-            if rule_id:  # the fired-ids memory is not a rule's state
-                stats.evicted[rule_id] += 1
+            oldest = next(iter(table))  # dicts keep insertion order: the oldest goes first
+            del table[oldest]
+            self._tracker.remove(parent, oldest)
+            if compiled is not None:  # the fired-ids memory is not a rule's state
+                stats.evicted[compiled.rule.id] += 1
 
     def _prune(self, stats: Stats) -> None:
         """Forget windows, occurrences and suppressions every lane's watermark has left behind."""
@@ -331,21 +402,43 @@ class Engine:
         if not marks:
             return
         floor = min(marks.values()) - self.lateness_ms
-        fired = self.state["fired"]
-        self.state["fired"] = {k: t for k, t in fired.items() if t >= floor - FIRED_HORIZON_MS}
+        self._sweep(_FIRED, self.state["fired"], floor, FIRED_HORIZON_MS)
         for compiled in self.rules:
-            slot = self.state["rules"].get(compiled.rule.id)
-            if slot is None:
-                continue
-            slot["buckets"] = {
-                k: b for k, b in slot["buckets"].items() if b["start"] + compiled.window_ms >= floor
-            }
-            slot["seen"] = {k: t for k, t in slot["seen"].items() if t >= floor}
-            fires = slot.get("fires", {})
-            slot["fires"] = {k: t for k, t in fires.items() if t + compiled.window_ms >= floor}
-            slot["suppress"] = {
-                k: e for k, e in slot["suppress"].items() if e["at"] + compiled.suppress_ms >= floor
-            }
+            slot, at, window = self.state["rules"][compiled.rule.id], compiled.at, compiled.window_ms
+            self._sweep(at["buckets"], slot["buckets"], floor, window, "start")
+            self._sweep(at["seen"], slot["seen"], floor, 0)
+            self._sweep(at["fires"], slot["fires"], floor, window)
+            self._sweep(at["suppress"], slot["suppress"], floor, compiled.suppress_ms, "at")
+
+    def _expires(self, parent: StatePath, at: int) -> None:
+        """An entry of ``parent`` expires once the floor passes ``at``: the earliest such time is kept (when
+        known), so a prune looks at an object only when something in it has expired."""
+        known = self._expiry.get(parent)
+        if known is not None and at < known:
+            self._expiry[parent] = at
+
+    def _sweep(
+        self, parent: StatePath, table: dict[str, Any], floor: int, offset: int, field: str | None = None
+    ) -> None:
+        """Drop the entries of ``table`` expired at ``floor`` (each at its time, or its ``field``, plus
+        ``offset``) and note when the next one expires."""
+        known = self._expiry.get(parent)
+        if known is not None and known >= floor:
+            return
+        gone, earliest = [], _NEVER
+        for key, value in table.items():
+            at = (value[field] if field else value) + offset
+            if at < floor:
+                gone.append(key)
+            elif at < earliest:
+                earliest = at
+        self._drop(parent, table, gone)
+        self._expiry[parent] = earliest
+
+    def _drop(self, parent: StatePath, table: dict[str, Any], keys: list[str]) -> None:
+        for key in keys:
+            del table[key]
+            self._tracker.remove(parent, key)
 
 
 def _datasets(rule: Rule) -> frozenset[str] | None:
@@ -366,6 +459,11 @@ def _suppression_key(rule: Rule, firing: Firing, doc: EventDoc) -> str:
 
 def _empty() -> dict[str, Any]:
     return {"version": STATE_VERSION, "watermarks": {}, "rules": {}, "fired": {}}
+
+
+def _slot(saved: dict[str, Any] | None) -> dict[str, Any]:
+    """A rule's state objects: its windows, seen occurrences, suppressions and groups' last firings."""
+    return {name: dict((saved or {}).get(name, {})) for name in _SECTIONS}
 
 
 def _new_bucket(start: int, ts: int) -> dict[str, Any]:

@@ -24,6 +24,30 @@ class Entry:
     event: EventDoc
 
 
+#: A place in a consumer's state document: the keys from the top, e.g. ``("rules", "brute", "buckets", k)``.
+StatePath = tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanges:
+    """What changed in a consumer's state document since its last commit (``commit_derived``).
+
+    ``updates``: entries changed in place (they keep their position in their object); ``appends``: entries
+    new to their object since the last commit, in insertion order (a restore puts them after the others);
+    ``deletes``: entries gone. ``replace``: forget everything stored, ``appends`` is then the whole
+    document as one entry at the path ``()``. A restore rebuilds every object with its keys in order.
+    """
+
+    updates: list[tuple[StatePath, Any]]
+    appends: list[tuple[StatePath, Any]]
+    deletes: list[StatePath]
+    replace: bool = False
+
+    @classmethod
+    def whole(cls, state: dict[str, Any]) -> StateChanges:
+        return cls([], [((), state)], [], replace=True)
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """Something that could not be delivered or normalised, kept with the reason."""

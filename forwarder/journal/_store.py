@@ -18,13 +18,17 @@ from typing import Any, Literal
 import orjson
 
 from forwarder.events import EventDoc
-from forwarder.journal import DeadLetter, Entry, LetterFilter, StoredDeadLetter, _letters
+from forwarder.journal import DeadLetter, Entry, LetterFilter, StoredDeadLetter, _letters, _state
+from forwarder.journal._state import EncodedState
 from forwarder.records import Lane, Position
 
 #: 2: ``dead_letters.replay`` (an operator asked for redelivery) and its partial index; see ``_migrate``.
 #: ``consumer_state`` (the rule engine's windows, committed with its cursors and alerts) is a new table only,
 #: created by ``CREATE TABLE IF NOT EXISTS`` on every open: additive, so the version stays 2 and an older
-#: forwarder can still open the file (it ignores the table).
+#: forwarder can still open the file (it ignores the table). ``consumer_state_items`` (that state one entry
+#: per row, written incrementally; see ``_state``) is additive too: existing ``consumer_state`` rows are
+#: moved into it on open, and an older forwarder opening the file afterwards sees no stored window state
+#: (docs/alerts.md, "State").
 SCHEMA_VERSION = 2
 #: Events per stored row. Events are kept as record batches (a JSON array per row, as Kafka keeps record
 #: batches): one B-tree cell per 500 events instead of one per event makes insert and retention delete
@@ -71,6 +75,7 @@ _SCHEMA = [
     # A consumer's own state (the alert rule engine's windows), written with its cursors in one transaction.
     "CREATE TABLE IF NOT EXISTS consumer_state (consumer TEXT PRIMARY KEY, state BLOB NOT NULL)"
     " WITHOUT ROWID",
+    _state.SCHEMA,
 ]
 #: After the column exists (a journal of schema 1 gets it by ``ALTER TABLE`` first). Partial: it holds only
 #: the requested letters, so each sink's poll for them is one empty index probe in the common case
@@ -149,6 +154,7 @@ class Store:
         # 16 MiB page cache: delivery reads what was just appended, so recent pages are hot.
         self.conn.execute("PRAGMA cache_size=-16384")
         self.page_size = int(self.conn.execute("PRAGMA page_size").fetchone()[0])
+        self._state_seqs: dict[str, int] = {}  # next ``seq`` of each consumer's state entries
         self._migrate()
 
     def _migrate(self) -> None:
@@ -164,6 +170,7 @@ class Store:
             if "replay" not in columns:  # schema 1: migrated in place, existing letters not requested
                 self.conn.execute("ALTER TABLE dead_letters ADD COLUMN replay INTEGER NOT NULL DEFAULT 0")
             self.conn.execute(_REPLAY_INDEX)
+            _state.migrate(self.conn)
             self.conn.executemany(
                 "INSERT OR IGNORE INTO lanes VALUES (?, 1)", [(lane.value,) for lane in Lane]
             )
@@ -268,10 +275,11 @@ class Store:
         consumer: str,
         cursors: Mapping[Lane, int],
         batch: Batch | None,
-        state: bytes,
+        state: EncodedState,
         limits: tuple[int, WhenFull, Sequence[str]],
     ) -> AppendResult:
-        """ONE transaction: append ``batch`` (derived events: alerts), store ``state``, move the cursors.
+        """ONE transaction: append ``batch`` (derived events: alerts), write ``state``'s changed entries,
+        move the cursors.
         Either all of it is durable or none: a crash never loses an alert or appends it twice. Never
         ``full``: see below."""
         max_bytes, when_full, live = limits
@@ -283,11 +291,7 @@ class Store:
                 if when_full == "drop_oldest":
                     self._make_room(batch.size, max_bytes, when_full, result)
                 self._insert(batch)
-            conn.execute(
-                "INSERT INTO consumer_state VALUES (?, ?)"
-                " ON CONFLICT (consumer) DO UPDATE SET state = excluded.state",
-                (consumer, state),
-            )
+            _state.write(conn, consumer, state, self._state_seqs)
             for lane, offset in cursors.items():
                 if offset > self.newest(lane):
                     raise ValueError(f"commit {consumer}/{lane.value} to {offset}: past the newest offset")
@@ -302,9 +306,8 @@ class Store:
                 result.newest = self.newest(batch.lane)
         return result
 
-    def consumer_state(self, consumer: str) -> bytes | None:
-        row = self.conn.execute("SELECT state FROM consumer_state WHERE consumer = ?", (consumer,)).fetchone()
-        return None if row is None else bytes(row[0])
+    def consumer_state(self, consumer: str) -> dict[str, Any] | None:
+        return _state.rebuild(_state.read(self.conn, consumer))
 
     def mark_for_replay(self, where: LetterFilter) -> int:
         with self.tx() as conn:

@@ -14,12 +14,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
 import structlog
 
 from forwarder import metrics
 from forwarder.events import EventDoc
-from forwarder.journal import DeadLetter, Entry, JournalFullError, LetterFilter, StoredDeadLetter
+from forwarder.journal import (
+    DeadLetter,
+    Entry,
+    JournalFullError,
+    LetterFilter,
+    StateChanges,
+    StoredDeadLetter,
+)
+from forwarder.journal._state import EncodedState
 from forwarder.journal._store import AppendResult, Batch, Store, Synchronous, WhenFull
 from forwarder.records import Lane, Position
 
@@ -177,22 +184,22 @@ class SqliteJournal:
 
     async def consumer_state(self, consumer: str) -> dict[str, Any] | None:
         """The state a consumer stored with ``commit_derived`` (None before its first commit)."""
-        raw = await self._run(self._store.consumer_state, consumer)
-        return None if raw is None else dict(orjson.loads(raw))
+        return await self._run(self._store.consumer_state, consumer)
 
     async def commit_derived(
         self,
         consumer: str,
         cursors: Mapping[Lane, int],
         events: Sequence[EventDoc],
-        state: dict[str, Any],
+        state: StateChanges | dict[str, Any],
         lane: Lane = Lane.REALTIME,
     ) -> None:
-        """In ONE transaction: append ``events`` to ``lane`` (every consumer gets them), store ``state`` and
-        move ``consumer``'s cursors. For a consumer that derives events (the alert rule engine): a crash at
+        """In ONE transaction: append ``events`` to ``lane`` (every consumer gets them), store ``state`` (the
+        entries changed since the last commit, or a whole document replacing what was stored) and move
+        ``consumer``'s cursors. For a consumer that derives events (the alert rule engine): a crash at
         any point leaves all of it done or none. It never waits at the size cap (with ``block`` the events go
         in over it): the consumer's own cursor holds retention, so room could only come from this commit."""
-        encoded = await self._run(orjson.dumps, state)
+        encoded = await self._run(EncodedState.encode, state)
         batch = Batch.encode(consumer, lane, events, [], None) if events else None
         limits = (self.max_bytes, self.when_full, self.consumers)
         args = (consumer, dict(cursors), batch, encoded, limits)
