@@ -4,12 +4,13 @@ same retry and bisect path, deleting a letter only after the sink accepted it (r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from delivery_fixtures import CueSink, Doc, Running
 
 from forwarder.delivery import NO_BACKOFF, Delivery
 from forwarder.errors import PermanentError, RetryableError
@@ -17,70 +18,12 @@ from forwarder.journal import DeadLetter, LetterFilter
 from forwarder.journal.sqlite import SqliteJournal
 from sinks import SinkLimits
 
-Doc = dict[str, Any]
-
-
-class Receiver:
-    """A sink that keeps what it accepted; ``refuse(docs)`` raises to refuse a batch."""
-
-    def __init__(self, name: str, max_events: int = 500, max_bytes: int = 1_000_000) -> None:
-        self.name = name
-        self.limits = SinkLimits(max_events=max_events, max_bytes=max_bytes, max_wait=0.0)
-        self.refuse: Callable[[list[Doc]], None] = lambda docs: None
-        self.batches: list[list[Doc]] = []
-        self.attempts = 0
-        self.changed = asyncio.Condition()
-
-    def encode(self, event: Doc) -> bytes:
-        if event.get("unencodable"):
-            raise PermanentError("field cannot be encoded")
-        return orjson.dumps(event)
-
-    async def send(self, batch: Sequence[bytes]) -> None:
-        docs = [orjson.loads(b) for b in batch]
-        self.attempts += 1
-        try:
-            self.refuse(docs)
-            self.batches.append(docs)
-        finally:
-            async with self.changed:
-                self.changed.notify_all()
-
-    @property
-    def ids(self) -> list[str]:
-        return [d["event"]["id"] for batch in self.batches for d in batch]
-
-    async def wait_for(self, predicate: Callable[[], bool]) -> None:
-        async with asyncio.timeout(10), self.changed:
-            await self.changed.wait_for(predicate)
-
-    async def check(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-
-class Running:
-    def __init__(self, *deliveries: Delivery) -> None:
-        self.deliveries = deliveries
-        self.tasks: list[asyncio.Task[None]] = []
-
-    async def __aenter__(self) -> None:
-        self.tasks = [asyncio.create_task(d.run()) for d in self.deliveries]
-
-    async def __aexit__(self, *exc: object) -> None:
-        for delivery in self.deliveries:
-            await delivery.stop(2.0)
-        async with asyncio.timeout(5):
-            await asyncio.gather(*self.tasks)
-
 
 def doc(n: int, **extra: Any) -> Doc:
     return {"event": {"id": f"e{n}", "dataset": "salesforce.login"}, **extra}
 
 
-def make(sink: Receiver, journal: SqliteJournal, **kwargs: Any) -> Delivery:
+def make(sink: CueSink, journal: SqliteJournal, **kwargs: Any) -> Delivery:
     return Delivery(sink, None, journal, backoff=NO_BACKOFF, replay_poll=0.01, idle_wait=0.01, **kwargs)
 
 
@@ -104,7 +47,7 @@ async def until_settled(journal: SqliteJournal, consumer: str) -> None:
 
 
 async def test_marked_letters_go_to_their_sink_only_and_are_deleted(journal: SqliteJournal) -> None:
-    hec, archive = Receiver("hec"), Receiver("archive")
+    hec, archive = CueSink("hec"), CueSink("archive")
     await journal.dead_letter([DeadLetter("hec", "permanent: 400", doc(i)) for i in range(3)])
     await journal.dead_letter([DeadLetter("archive", "permanent: disk", doc(9))])
     await journal.request_replay(LetterFilter(consumer="hec"))
@@ -119,7 +62,7 @@ async def test_marked_letters_go_to_their_sink_only_and_are_deleted(journal: Sql
 async def test_marks_made_by_another_connection_are_picked_up_while_running(
     journal: SqliteJournal, tmp_path: Path
 ) -> None:
-    hec = Receiver("hec")
+    hec = CueSink("hec")
     await journal.dead_letter([DeadLetter("hec", "permanent: 400", doc(i)) for i in range(2)])
     async with Running(make(hec, journal)):
         cli = await SqliteJournal.open(tmp_path / "j.db", consumers=["hec", "archive"])  # the CLI process
@@ -135,13 +78,13 @@ async def test_marks_made_by_another_connection_are_picked_up_while_running(
 async def test_a_letter_refused_again_stays_with_its_new_reason_and_batch_mates_are_sent(
     journal: SqliteJournal,
 ) -> None:
-    hec = Receiver("hec")
+    hec = CueSink("hec")
 
     def refuse(docs: list[Doc]) -> None:
         if any(d.get("bad") for d in docs):
             raise PermanentError("splunk_hec: Invalid data format (code 6)")
 
-    hec.refuse = refuse
+    hec.behaviour = lambda docs, attempt: refuse(docs)
     letters = [doc(0), doc(1, bad=True), doc(2), {**doc(3), "unencodable": True}]
     await journal.dead_letter([DeadLetter("hec", "permanent: old", d) for d in letters])
     await journal.request_replay(LetterFilter(consumer="hec"))
@@ -159,12 +102,12 @@ async def test_a_letter_refused_again_stays_with_its_new_reason_and_batch_mates_
 async def test_a_stop_during_retries_leaves_the_letters_marked_for_the_next_run(
     journal: SqliteJournal,
 ) -> None:
-    hec = Receiver("hec")
+    hec = CueSink("hec")
 
     def unavailable(docs: list[Doc]) -> None:
         raise RetryableError("503", retry_after=0)
 
-    hec.refuse = unavailable
+    hec.behaviour = lambda docs, attempt: unavailable(docs)
     await journal.dead_letter([DeadLetter("hec", "permanent: 400", doc(i)) for i in range(2)])
     await journal.request_replay(LetterFilter(consumer="hec"))
     async with Running(make(hec, journal)):
@@ -172,14 +115,15 @@ async def test_a_stop_during_retries_leaves_the_letters_marked_for_the_next_run(
     assert hec.ids == []
     assert [d.replay_requested for d in await journal.dead_letters()] == [True, True]
 
-    hec.refuse = lambda docs: None
+    hec.behaviour = lambda docs, attempt: None
     async with Running(make(hec, journal)):
         await hec.wait_for(lambda: len(hec.ids) == 2)
         await until_no_letters(journal, "hec")
 
 
 async def test_many_letters_go_in_batches_within_the_sink_limits(journal: SqliteJournal) -> None:
-    hec = Receiver("hec", max_events=10, max_bytes=300)  # one event is ~50 bytes: six fit in 300
+    # one event is ~50 bytes: six fit in 300
+    hec = CueSink("hec", SinkLimits(max_events=10, max_bytes=300, max_wait=0.0))
     await journal.dead_letter([DeadLetter("hec", "permanent: 400", doc(i)) for i in range(25)])
     await journal.request_replay(LetterFilter(consumer="hec"))
     async with Running(make(hec, journal)):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from delivery_fixtures import CueSink, Doc, Running
 from prometheus_client import REGISTRY
 
 from forwarder.delivery import NO_BACKOFF, Backoff, Delivery
@@ -18,8 +19,6 @@ from forwarder.errors import BatchTooLargeError, PermanentError, RetryableError
 from forwarder.journal.sqlite import SqliteJournal
 from forwarder.records import Lane
 from sinks import BatchSettings, Route, SinkLimits
-
-Doc = dict[str, Any]
 
 
 def doc(n: int, **extra: Any) -> Doc:
@@ -30,74 +29,11 @@ def metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-class CueSink:
-    """Records every accepted batch; ``behaviour(batch_docs, attempt)`` raises to fail on cue."""
-
-    def __init__(self, name: str, limits: SinkLimits | None = None) -> None:
-        self.name = name
-        self.limits = limits or SinkLimits(max_events=500, max_bytes=1_000_000, max_wait=0.0)
-        self.behaviour: Callable[[list[Doc], int], Any] = lambda docs, attempt: None
-        self.batches: list[list[Doc]] = []
-        self.attempts = 0
-        self.changed = asyncio.Condition()
-
-    def encode(self, event: Doc) -> bytes:
-        if event.get("unencodable"):
-            raise PermanentError("field cannot be encoded")
-        if event.get("encoder_bug"):
-            raise KeyError("missing")
-        return orjson.dumps(event)
-
-    async def send(self, batch: Sequence[bytes]) -> None:
-        docs = [orjson.loads(b) for b in batch]
-        self.attempts += 1
-        async with self.changed:
-            self.changed.notify_all()
-        outcome = self.behaviour(docs, self.attempts)
-        if asyncio.iscoroutine(outcome):
-            await outcome
-        self.batches.append(docs)
-        async with self.changed:
-            self.changed.notify_all()
-
-    @property
-    def received(self) -> list[int]:
-        return [d["n"] for batch in self.batches for d in batch]
-
-    async def wait_for(self, predicate: Callable[[], bool], within: float = 10) -> None:
-        async with asyncio.timeout(within), self.changed:
-            await self.changed.wait_for(predicate)
-
-    async def check(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-
 @pytest.fixture
 async def journal(tmp_path: Path) -> AsyncIterator[SqliteJournal]:
     j = await SqliteJournal.open(tmp_path / "j.db", consumers=["sink"])
     yield j
     await j.close()
-
-
-class Running:
-    """A delivery run in a task, stopped (and its failure surfaced) at exit."""
-
-    def __init__(self, delivery: Delivery) -> None:
-        self.delivery = delivery
-        self.task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Delivery:
-        self.task = asyncio.create_task(self.delivery.run())
-        return self.delivery
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.delivery.stop(2.0)
-        assert self.task is not None
-        async with asyncio.timeout(5):
-            await self.task
 
 
 def make(sink: CueSink, journal: SqliteJournal, **kwargs: Any) -> Delivery:
